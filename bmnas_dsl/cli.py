@@ -1,0 +1,172 @@
+"""The `bmnas` command line. Front-end commands never import torch (measured by a test)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from bmnas_dsl import __version__
+from bmnas_dsl.describe import describe, render_text
+from bmnas_dsl.diagnostics import BmgError
+from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.formatter import format_file
+from bmnas_dsl.frontend import Frontend, analyse_file, analyse_text, read_source
+from bmnas_dsl.ir import dumps_json, to_node_link
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _report(result: Frontend) -> None:
+    if result.diagnostics:
+        print(result.render_diagnostics(), file=sys.stderr)
+
+
+def _load_valid(path: str) -> Frontend | None:
+    """The analysed file, or None after printing its errors (warnings are `check`'s job)."""
+    result = analyse_file(path)
+    if result.ok:
+        return result
+    errors = [d for d in result.diagnostics if d.is_error]
+    print(Frontend(result.path, result.text, errors).render_diagnostics(), file=sys.stderr)
+    return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        result = analyse_file(path)
+        _report(result)
+        errors = sum(d.is_error for d in result.diagnostics)
+        warnings = len(result.diagnostics) - errors
+        if errors:
+            status = EXIT_INVALID
+            print(f"{path}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+        elif not args.quiet:
+            print(f"{path}: ok" + (f" ({warnings} warning(s))" if warnings else ""))
+    return status
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            text = read_source(path)
+        except BmgError as exc:
+            print(Frontend(path, "", exc.diagnostics).render_diagnostics(), file=sys.stderr)
+            status = EXIT_INVALID
+            continue
+        result = analyse_text(text, path)
+        if result.tree is None:  # formatting needs only a parse, not a valid model
+            _report(result)
+            status = EXIT_INVALID
+            continue
+        formatted = format_file(result.tree)
+        if args.check:
+            if formatted != text:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = EXIT_INVALID
+        elif args.write:
+            if formatted != text:
+                write_atomic(path, formatted)
+                print(f"reformatted {path}")
+        else:
+            sys.stdout.write(formatted)
+    return status
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    result = _load_valid(args.file)
+    if result is None:
+        return EXIT_INVALID
+    graph = result.pruned if args.pruned else result.ir
+    if args.json:
+        sys.stdout.write(dumps_json(graph))
+    else:
+        print(_render_ir(graph))
+    return EXIT_OK
+
+
+def _render_ir(graph: object) -> str:
+    data = to_node_link(graph)  # type: ignore[arg-type]
+    lines = [
+        f"model {data['graph']['model']}  ({len(data['nodes'])} nodes, {len(data['edges'])} edges)",
+        "nodes:",
+    ]
+    for node in data["nodes"]:
+        extra = f" op={node['op']}" if node.get("op") else ""
+        lines.append(f"  {node['id']:<32} {node['kind']:<10} shape={node.get('shape')}{extra}")
+    lines.append("edges:")
+    lines += [f"  {e['source']} -> {e['target']}  [{e['key']}]" for e in data["edges"]]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    result = _load_valid(args.file)
+    if result is None:
+        return EXIT_INVALID
+    info = describe(result.pruned)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(render_text(info))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bmnas",
+        description="BM-NAS multimodal fusion search, built like a compiler.",
+    )
+    parser.add_argument("--version", action="version", version=f"bmnas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = sub.add_parser("check", help="parse and validate .bmg files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    check.set_defaults(run=cmd_check)
+
+    fmt = sub.add_parser("fmt", help="print .bmg files in canonical form")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    mode = fmt.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 if a file is not canonical")
+    mode.add_argument("--write", action="store_true", help="rewrite files in place")
+    fmt.set_defaults(run=cmd_fmt)
+
+    ir = sub.add_parser("ir", help="dump the networkx IR of a .bmg file")
+    ir.add_argument("file", metavar="FILE")
+    ir.add_argument("--json", action="store_true", help="node-link JSON")
+    ir.add_argument("--pruned", action="store_true", help="the pruned network's IR")
+    ir.set_defaults(run=cmd_ir)
+
+    info = sub.add_parser("info", help="inputs, cells and parameter counts")
+    info.add_argument("file", metavar="FILE")
+    info.add_argument("--json", action="store_true", help="one JSON object")
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug, not a user error: say so without a traceback
+        if os.environ.get("BMNAS_DEBUG"):
+            raise
+        print(
+            f"bmnas: internal error: {type(exc).__name__}: {exc} "
+            "(set BMNAS_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The front end as one call: text -> AST -> IR -> diagnostics -> pruned IR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from bmnas_dsl import ast
+from bmnas_dsl.ast import Span
+from bmnas_dsl.diagnostics import BmgError, Diagnostic
+from bmnas_dsl.ir import build_ir
+from bmnas_dsl.parser import parse
+from bmnas_dsl.prune import prune
+from bmnas_dsl.validate import validate
+
+
+@dataclass
+class Frontend:
+    path: str
+    text: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    tree: ast.File | None = None
+    ir: nx.MultiDiGraph | None = None
+    pruned: nx.MultiDiGraph | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    def render_diagnostics(self) -> str:
+        return "\n".join(d.render(self.path, self.text) for d in self.diagnostics)
+
+
+def analyse_text(text: str, path: str = "<string>") -> Frontend:
+    """Run every front-end stage that the text allows; never raises for bad input."""
+    result = Frontend(path=path, text=text)
+    try:
+        result.tree = parse(text)
+    except BmgError as exc:
+        result.diagnostics = exc.diagnostics
+        return result
+    result.ir = build_ir(result.tree, source=path)
+    result.diagnostics = validate(result.ir)
+    if result.ok:
+        result.pruned = prune(result.ir)
+    return result
+
+
+def read_source(path: str | Path) -> str:
+    """The file's text; BmgError (E001) when it cannot be read as UTF-8 text."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BmgError(
+            [Diagnostic("E001", f"cannot read file: {reason}", Span(1, 1, 1, 1))]
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"file is not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        raise BmgError(
+            [Diagnostic("E001", message, Span(line, column, line, column + 1))]
+        ) from None
+
+
+def analyse_file(path: str | Path) -> Frontend:
+    try:
+        text = read_source(path)
+    except BmgError as exc:
+        return Frontend(path=str(path), text="", diagnostics=exc.diagnostics)
+    return analyse_text(text, str(path))

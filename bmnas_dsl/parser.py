@@ -1,0 +1,287 @@
+"""The .bmg parser: a cached Lark LALR parser and a Transformer that builds AST nodes.
+
+Nothing but tree building happens here; every semantic check lives in `validate`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from bmnas_dsl import ast
+from bmnas_dsl.ast import Span
+from bmnas_dsl.diagnostics import BmgError, Diagnostic
+from bmnas_dsl.resources import grammar_text
+
+SUPPORTED_VERSION = 1
+
+# Integers of more digits than this are out of every valid range anyway; clamping keeps
+# int() away from Python's quadratic/limited conversion of huge digit strings.
+_MAX_INT_DIGITS = 19
+_CLAMPED_INT = 10**_MAX_INT_DIGITS
+
+_VERSION_LINE = re.compile(r"\A(?:\s|#[^\n]*)*bmg\s+(-?[0-9]+)\b")
+
+# How terminals are named in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "$END": "end of file",
+}
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _span_of(meta_or_token: object) -> Span:
+    m = meta_or_token
+    return Span(m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)  # type: ignore[attr-defined]
+
+
+def _to_int(token: Token) -> int:
+    text = str(token)
+    digits = text.lstrip("-")
+    if len(digits) > _MAX_INT_DIGITS:
+        return -_CLAMPED_INT if text.startswith("-") else _CLAMPED_INT
+    return int(text)
+
+
+def _unescape(literal: str) -> str:
+    return re.sub(r"\\(.)", r"\1", literal[1:-1])
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Turns the Lark tree into `bmnas_dsl.ast` nodes."""
+
+    def start(self, meta, children):
+        version = children[0] if children and isinstance(children[0], ast.Version) else None
+        models = tuple(c for c in children if isinstance(c, ast.Model))
+        return ast.File(version=version, models=models)
+
+    def version(self, meta, children):
+        return ast.Version(_to_int(children[0]), _span_of(meta))
+
+    def model(self, meta, children):
+        name, *items = children
+        groups: dict[type, list] = {}
+        for item in items:
+            groups.setdefault(type(item), []).append(item)
+
+        def of(kind: type) -> tuple:
+            return tuple(groups.get(kind, ()))
+
+        return ast.Model(
+            name=str(name),
+            dims=of(ast.Dims),
+            classes=of(ast.Classes),
+            task=of(ast.Task),
+            dropout=of(ast.Dropout),
+            meta=of(ast.Meta),
+            modalities=of(ast.Modality),
+            cells=of(ast.Cell),
+            outputs=of(ast.Output),
+            span=_span_of(meta),
+            name_span=_span_of(name),
+        )
+
+    def dims(self, meta, children):
+        return ast.Dims(tuple(children), _span_of(meta))
+
+    def dim(self, meta, children):
+        name, value = children
+        return ast.DimEntry(str(name), _to_int(value), _span_of(meta))
+
+    def classes(self, meta, children):
+        return ast.Classes(_to_int(children[0]), _span_of(meta))
+
+    def task(self, meta, children):
+        return ast.Task(str(children[0]), _span_of(meta))
+
+    def dropout(self, meta, children):
+        token = children[0]
+        return ast.Dropout(float(token), str(token), _span_of(meta))
+
+    def meta(self, meta, children):
+        return ast.Meta(tuple(children), _span_of(meta))
+
+    def meta_entry(self, meta, children):
+        key, (value, text) = children
+        return ast.MetaEntry(str(key), value, text, _span_of(meta))
+
+    def meta_string(self, meta, children):
+        return (_unescape(str(children[0])), str(children[0]))
+
+    def meta_number(self, meta, children):
+        text = str(children[0])
+        is_int = re.fullmatch(r"-?[0-9]+", text) is not None
+        return (_to_int(children[0]) if is_int else float(text), text)
+
+    def meta_true(self, meta, children):
+        return (True, "true")
+
+    def meta_false(self, meta, children):
+        return (False, "false")
+
+    def modality(self, meta, children):
+        name, *features = children
+        return ast.Modality(str(name), tuple(features), _span_of(meta), _span_of(name))
+
+    def feature(self, meta, children):
+        name, *dims = children
+        shape = tuple(_to_int(d) for d in dims if d is not None)
+        return ast.Feature(str(name), shape, _span_of(meta), _span_of(name))
+
+    def cell(self, meta, children):
+        name, x, y, *items = children
+        return ast.Cell(str(name), x, y, tuple(items), _span_of(meta), _span_of(name))
+
+    def step(self, meta, children):
+        name, op, *args = children
+        return ast.Step(
+            name=str(name),
+            op=str(op),
+            args=tuple(a for a in args if a is not None),
+            span=_span_of(meta),
+            name_span=_span_of(name),
+            op_span=_span_of(op),
+        )
+
+    def out(self, meta, children):
+        return ast.Out(tuple(children[1:]), _span_of(meta))
+
+    def output(self, meta, children):
+        return ast.Output(tuple(children), _span_of(meta))
+
+    def ref(self, meta, children):
+        return ast.Ref(tuple(str(c) for c in children), _span_of(meta))
+
+
+_BUILDER = _Builder()
+
+
+def parse(text: str) -> ast.File:
+    """Parse .bmg text into an AST; raise BmgError (E001 / E002) when that is impossible."""
+    _refuse_other_versions(text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise BmgError([_syntax_diagnostic(exc, text)]) from None
+    file = _BUILDER.transform(tree)
+    return ast.File(file.version, file.models, comments=scan_comments(text))
+
+
+def _refuse_other_versions(text: str) -> None:
+    """A file for another language version is refused before its syntax is judged."""
+    match = _VERSION_LINE.match(text)
+    if match is None or match.group(1).lstrip("-").lstrip("0") == "1":
+        return
+    start = match.start(1)
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    end_column = column + len(match.group(1))
+    span = Span(line, column, line, end_column, start, match.end(1))
+    message = (
+        f"unsupported bmg version {match.group(1)}; this bmnas reads version "
+        f"{SUPPORTED_VERSION} (`bmg {SUPPORTED_VERSION}`)"
+    )
+    raise BmgError([Diagnostic("E002", message, span)])
+
+
+def _describe_expected(names: set[str] | frozenset[str]) -> str:
+    lark = _lark()
+    words = set()
+    for name in names:
+        if name in _TERMINAL_WORDS:
+            words.add(_TERMINAL_WORDS[name])
+            continue
+        try:
+            pattern = lark.get_terminal(name).pattern
+        except KeyError:
+            words.add(name)
+            continue
+        if pattern.type == "str":
+            words.add(f"'{pattern.value}'")
+        else:
+            words.add(name.lower())
+    return ", ".join(sorted(words))
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
+        offset = len(text)
+        line = text.count("\n") + 1
+        column = offset - (text.rfind("\n") + 1) + 1
+        span = Span(line, column, line, column + 1, offset, offset)
+        expected = _describe_expected(exc.expected)
+        return Diagnostic("E001", f"unexpected end of file; expected {expected}", span)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        span = Span(
+            token.line,
+            token.column,
+            token.end_line or token.line,
+            token.end_column or token.column + 1,
+            token.start_pos or 0,
+            token.end_pos or 0,
+        )
+        expected = _describe_expected(exc.expected)
+        return Diagnostic("E001", f"unexpected {_show(str(token))}; expected {expected}", span)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        span = Span(
+            exc.line, exc.column, exc.line, exc.column + 1, exc.pos_in_stream, exc.pos_in_stream
+        )
+        allowed = _describe_expected(exc.allowed or set())
+        hint = f"; expected {allowed}" if allowed else ""
+        return Diagnostic("E001", f"unexpected character {_show(char)}{hint}", span)
+    span = Span(getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1, 1, 1)
+    return Diagnostic("E001", f"syntax error: {exc}", span)
+
+
+def _show(text: str) -> str:
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return repr(text)
+
+
+def scan_comments(text: str) -> tuple[ast.Comment, ...]:
+    """Find `#` comments outside strings. Linear; strings are single-line by the grammar."""
+    comments = []
+    offset = 0
+    for line_no, line in enumerate(text.splitlines(keepends=True), start=1):
+        in_string = False
+        i = 0
+        body = line.rstrip("\r\n")
+        while i < len(body):
+            ch = body[i]
+            if in_string:
+                if ch == "\\":
+                    i += 1
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                trailing = body[:i].strip() != ""
+                span = Span(line_no, i + 1, line_no, len(body) + 1, offset + i, offset + len(body))
+                comments.append(ast.Comment(body[i:].rstrip(), span, trailing))
+                break
+            i += 1
+        offset += len(line)
+    return tuple(comments)

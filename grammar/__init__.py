@@ -1,0 +1,1 @@
+"""The .bmg grammar, shipped as package data (bmnas_dsl.grammar)."""

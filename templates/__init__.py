@@ -1,0 +1,1 @@
+"""Jinja2 templates of the code generator, shipped as package data (bmnas_dsl.templates)."""
