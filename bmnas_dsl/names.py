@@ -33,7 +33,7 @@ def identifier_problem(name: str) -> str | None:
 def suggest(name: str, candidates: list[str]) -> str:
     """`; did you mean 'x'?` for the closest candidate, or an empty string."""
     pool = [c for c in candidates if abs(len(c) - len(name)) <= 3][:_MAX_CANDIDATES]
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.5)
     if not close:
         lowered = {c.lower(): c for c in pool}
         if name.lower() in lowered:
