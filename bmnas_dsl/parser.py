@@ -6,12 +6,16 @@ Nothing but tree building happens here; every semantic check lives in `validate`
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import re
+from pathlib import Path
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from bmnas_dsl import ast
+from bmnas_dsl import __version__, ast
 from bmnas_dsl.ast import Span
 from bmnas_dsl.diagnostics import BmgError, Diagnostic
 from bmnas_dsl.resources import grammar_text
@@ -35,14 +39,37 @@ _TERMINAL_WORDS = {
 }
 
 
+def cache_path() -> Path | None:
+    """Where Lark keeps the analysed grammar between runs (a user-private directory).
+
+    Building the LALR tables costs about 20 ms per process; the cache makes `bmnas check`
+    start faster. Set BMNAS_PARSER_CACHE=0 to disable it.
+    """
+    if os.environ.get("BMNAS_PARSER_CACHE", "1") == "0":
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bmnas"
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(root, os.W_OK):
+        return None
+    return root / f"bmg-lark-{lark.__version__}-{__version__}.cache"
+
+
 @functools.cache
 def _lark() -> Lark:
+    # A stale or unwritable cache is harmless (Lark rebuilds); keep its log quiet so that
+    # no traceback ever reaches the user.
+    logging.getLogger("lark").setLevel(logging.CRITICAL)
+    cache = cache_path()
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=str(cache) if cache else False,
     )
 
 
