@@ -37,6 +37,7 @@ def describe(pruned: nx.MultiDiGraph) -> dict[str, Any]:
                     for s in data["steps"]
                 ],
                 "out": [_operand_name(pruned, o) for o in data["out"]],
+                "project": data["project"],
             }
         )
     return {

@@ -26,6 +26,8 @@ class Diagnostic:
 
     def render(self, path: str, text: str) -> str:
         """`path:line:col: error[E005]: message`, then the source line and a caret."""
+        if not self.code:  # about the file as a whole (it cannot be read): no location
+            return f"{path}: {self.severity}: {self.message}"
         head = f"{path}:{self.span.line}:{self.span.column}: {self.severity}[{self.code}]: "
         lines = text.splitlines()
         if not 1 <= self.span.line <= len(lines):

@@ -49,14 +49,12 @@ def analyse_text(text: str, path: str = "<string>") -> Frontend:
 
 
 def read_source(path: str | Path) -> str:
-    """The file's text; BmgError (E001) when it cannot be read as UTF-8 text."""
+    """The file's text; BmgError when it cannot be read (no code) or is not UTF-8 (E001)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise BmgError(
-            [Diagnostic("E001", f"cannot read file: {reason}", Span(1, 1, 1, 1))]
-        ) from None
+        raise BmgError([Diagnostic("", f"cannot read file: {reason}", Span(1, 1, 1, 1))]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

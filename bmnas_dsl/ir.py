@@ -150,7 +150,6 @@ class _Builder:
                 )
                 continue
             names[feature.name] = feature
-            self.feature_count += 1
             qualified = f"{modality.name}.{feature.name}"
             g.add_node(
                 feature_id(qualified),
@@ -163,6 +162,7 @@ class _Builder:
                 span=feature.span,
                 name_span=feature.name_span,
             )
+            self.feature_count += 1
         self.modalities[modality.name] = {
             "name": modality.name,
             "span": modality.name_span,
@@ -316,9 +316,13 @@ def _jsonable(value: Any) -> Any:
 def to_node_link(g: nx.MultiDiGraph) -> dict[str, Any]:
     """Node-link data with spans as [line, col, end_line, end_col], nodes in a stable order."""
     data = nx.node_link_data(g, edges="edges")
-    data["nodes"].sort(
-        key=lambda n: (_KIND_ORDER.get(n.get("kind"), 9), n.get("index", 0), n["id"])
-    )
+
+    def order(node: dict[str, Any]) -> tuple:
+        # Inputs and steps are grouped by their cell, in the cell's declaration order.
+        owner = g.nodes[cell_id(node["cell"])]["index"] if "cell" in node else 0
+        return (_KIND_ORDER.get(node["kind"], 9), owner, node.get("index", 0), node["id"])
+
+    data["nodes"].sort(key=order)
     data["edges"].sort(key=lambda e: (e["source"], e["target"], str(e["key"])))
     return _jsonable(data)
 

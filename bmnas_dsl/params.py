@@ -13,10 +13,15 @@ def reshape_params(C: int, in_channels: int) -> int:
     return C * (in_channels + 3)
 
 
-def cell_params(C: int, L: int, ops: list[str], out_count: int) -> int:
-    """Step ops, the cell LayerNorm([C, L]) and, for k > 1 outputs, the k*C -> C projection."""
+def cell_params(C: int, L: int, ops: list[str], out_count: int, project: bool | None = None) -> int:
+    """Step ops, the cell LayerNorm([C, L]) and, for k > 1 outputs, the k*C -> C projection.
+
+    `project` is given by pruning when Zero entries of `out` changed k (see prune.py).
+    """
     total = sum(OPS[op].params(C, L) for op in ops) + 2 * C * L
-    if out_count > 1:
+    if project is None:
+        project = out_count > 1
+    if project:
         total += out_count * C * C + C + 2 * C
     return total
 
@@ -31,7 +36,7 @@ def count_params(pruned: nx.MultiDiGraph) -> dict[str, int]:
     for node in nodes_of_kind(pruned, "cell"):
         data = pruned.nodes[node]
         ops = [pruned.nodes[s]["op"] for s in data["steps"]]
-        cells += cell_params(C, L, ops, len(data["out"]))
+        cells += cell_params(C, L, ops, len(data["out"]), data["project"])
     width = len(pruned.nodes["output"]["cells"]) * C * L
     head = 2 * width
     classifier = width * classes + classes

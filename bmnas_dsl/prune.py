@@ -48,8 +48,12 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
         else:
             value[name] = steps[name]
             operands[name] = args
-    out = [operand(r["text"]) for r in g.nodes[cell_id(cell)]["outs"][0]["refs"]]
-    out = [v for v in out if v != ZERO]
+    written_out = [operand(r["text"]) for r in g.nodes[cell_id(cell)]["outs"][0]["refs"]]
+    out = [v for v in written_out if v != ZERO]
+    # The k*C -> C projection exists when `out` lists several steps. Zero entries add only
+    # zero channels to its input, so they are dropped from the concatenation (the function
+    # is unchanged); with nothing left, h is just the residual x.
+    project = len(written_out) > 1 and bool(out)
     live: set[str] = set()
     queue = deque(v for v in out if g.nodes[v]["kind"] == "step")
     while queue:
@@ -92,6 +96,7 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
         ],
         "operands": operands,
         "out": out,
+        "project": project,
         "reads_y": reads_y,
         "removed": removed,
     }
@@ -172,6 +177,7 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             inputs=inputs,
             steps=resolved["steps"],
             out=resolved["out"],
+            project=resolved["project"],
             shape=[C, L],
             span=g.nodes[node]["span"],
         )
@@ -200,6 +206,7 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             p.add_edge(
                 source, node, key=f"out{position_in_out}", port="out", position=position_in_out
             )
+    written = _reachable_cells_in_source(g)
     for name, resolved in cells.items():
         if name in live_cells:
             removed += resolved["removed"]
@@ -208,7 +215,7 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
                 {
                     "kind": "cell",
                     "name": name,
-                    "reason": "unused",
+                    "reason": "unused" if name in written else "unreachable",
                     "span": g.nodes[cell_id(name)]["name_span"],
                 }
             )
@@ -231,6 +238,18 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return p
 
 
+def _reachable_cells_in_source(g: nx.MultiDiGraph) -> set[str]:
+    """Cells that the text connects to `output` through x or y inputs."""
+    from bmnas_dsl.validate import cell_graph
+
+    cells = cell_graph(g)
+    found: set[str] = set()
+    for u, _ in g.in_edges(OUTPUT):
+        name = g.nodes[u]["name"]
+        found |= {name} | nx.ancestors(cells, name)
+    return found
+
+
 def _cell_order(g: nx.MultiDiGraph) -> list[str]:
     """Cells in dependency order, ties broken by declaration order."""
     from bmnas_dsl.validate import cell_graph
@@ -245,8 +264,8 @@ def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnos
     warnings = [
         Diagnostic(
             "W002",
-            f"step '{g.nodes[s]['name']}' of cell '{g.nodes[s]['cell']}' is a "
-            "Zero step; it is removed and its consumers receive zeros",
+            f"step '{g.nodes[s]['cell']}.{g.nodes[s]['name']}' is a Zero step; it is "
+            "removed and its consumers receive zeros",
             g.nodes[s]["op_span"],
             "warning",
         )
@@ -261,7 +280,14 @@ def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnos
             "step '{}' is not reachable from its cell's `out`; it is removed",
         ),
         ("step", "unused"): ("W001", "step '{}' only feeds removed steps; it is removed"),
-        ("cell", "unused"): ("W003", "cell '{}' is not reachable from `output`; it is removed"),
+        ("cell", "unreachable"): (
+            "W003",
+            "cell '{}' is not reachable from `output`; it is removed",
+        ),
+        ("cell", "unused"): (
+            "W003",
+            "cell '{}' is only read as a `y` input that no kept step uses; it is removed",
+        ),
         ("feature", "unused"): (
             "W004",
             "feature '{}' is not used by any kept cell; the "

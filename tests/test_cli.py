@@ -51,9 +51,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
     for command in ("check", "fmt", "ir", "info"):
         result = run_bmnas(command, str(path))
         assert result.returncode == 1
-        assert f"{path}:1:1: error[E001]: cannot read file: No such file or directory" in (
-            result.stderr
-        )
+        assert f"{path}: error: cannot read file: No such file or directory" in result.stderr
         assert "Traceback" not in result.stderr
 
 

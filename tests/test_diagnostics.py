@@ -214,7 +214,14 @@ CASES = [
     ("E014-no-model", "bmg 1\n", "E014", 1, 1, ["no model"]),
     ("W001", variant("out = s1, s2", "out = s1"), "W001", 18, 9, ["not reachable"]),
     ("W002", variant("s2 = Attention(s1, y)", "s2 = Zero(s1, y)"), "W002", 18, 14, ["Zero"]),
-    ("W003", variant("output c1, c2", "output c1"), "W003", 22, 10, ["not reachable"]),
+    (
+        "W003",
+        variant("output c1, c2", "output c1"),
+        "W003",
+        22,
+        10,
+        ["not reachable from `output`"],
+    ),
     (
         "W004",
         MINIMAL.replace("f2 : [32]", "f2 : [32]\n        f3 : [7]"),

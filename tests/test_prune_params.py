@@ -70,7 +70,14 @@ def test_zero_operand_of_a_real_op_is_kept_as_zeros():
     result = analyse_text(text)
     step = result.pruned.nodes["step:c1.s2"]
     assert step["operands"] == [ZERO, "input:c1.y"]
-    assert describe(result.pruned)["cells"][0]["out"] == ["s2"]  # zero dropped from out
+    cell = describe(result.pruned)["cells"][0]
+    # The zero block is dropped from the concatenation, but `out` was written with two
+    # entries, so the k*C -> C projection stays (over the live C channels only).
+    assert cell["out"] == ["s2"] and cell["project"] is True
+    C, L = 8, 4
+    c1 = 2 * C * L + 2 * C * L + (1 * C * C + C + 2 * C)
+    c2 = 4 * C * C + 6 * C + 2 * C * L
+    assert describe(result.pruned)["params"]["cells"] == c1 + c2
 
 
 def test_cell_with_only_zero_outputs_keeps_layernorm_of_x():
@@ -78,6 +85,7 @@ def test_cell_with_only_zero_outputs_keeps_layernorm_of_x():
     info = info_of(text)
     c2 = info["cells"][1]
     assert c2["steps"] == [] and c2["out"] == [] and c2["y"] is None
+    assert c2["project"] is False
     assert "a.f2" not in [i["name"] for i in info["inputs"]]  # only the dead y read it
     assert ("feature", "a.f2") in {(r["kind"], r["name"]) for r in info["removed"]}
 
@@ -91,7 +99,7 @@ def test_unreachable_cells_steps_and_features_are_pruned():
     removed = {(r["kind"], r["name"], r["reason"]) for r in info["removed"]}
     assert removed == {
         ("step", "c1.s2", "unreachable"),
-        ("cell", "c2", "unused"),
+        ("cell", "c2", "unreachable"),
         ("feature", "a.f2", "unused"),
     }
     assert analyse_text(text).pruned.graph["cell_order"] == ["c1"]
@@ -110,3 +118,16 @@ def test_cells_are_ordered_by_dependency_not_by_text():
     result = analyse_text(moved)
     assert result.ok
     assert result.pruned.graph["cell_order"] == ["c1", "c2"]
+
+
+def test_cell_read_only_as_an_unused_y_is_pruned_with_its_own_reason():
+    text = (
+        MINIMAL.replace("x = c1, y = a.f2", "x = a.f2, y = c1")
+        .replace("LinearGLU(x, y)", "LinearGLU(x, x)")
+        .replace("output c1, c2", "output c2")
+    )
+    result = analyse_text(text)
+    assert result.ok
+    [w003] = [d for d in result.diagnostics if d.code == "W003"]
+    assert "only read as a `y` input that no kept step uses" in w003.message
+    assert (w003.span.line, w003.span.column) == (16, 10)
