@@ -30,7 +30,9 @@ def _load_valid(path: str) -> Frontend | None:
     if result.ok:
         return result
     errors = [d for d in result.diagnostics if d.is_error]
-    print(Frontend(result.path, result.text, errors).render_diagnostics(), file=sys.stderr)
+    print(
+        Frontend(result.path, result.text, errors).render_diagnostics(), file=sys.stderr
+    )
     return None
 
 
@@ -55,7 +57,10 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         try:
             text = read_source(path)
         except BmgError as exc:
-            print(Frontend(path, "", exc.diagnostics).render_diagnostics(), file=sys.stderr)
+            print(
+                Frontend(path, "", exc.diagnostics).render_diagnostics(),
+                file=sys.stderr,
+            )
             status = EXIT_INVALID
             continue
         result = analyse_text(text, path)
@@ -97,7 +102,9 @@ def _render_ir(graph: object) -> str:
     ]
     for node in data["nodes"]:
         extra = f" op={node['op']}" if node.get("op") else ""
-        lines.append(f"  {node['id']:<32} {node['kind']:<10} shape={node.get('shape')}{extra}")
+        lines.append(
+            f"  {node['id']:<32} {node['kind']:<10} shape={node.get('shape')}{extra}"
+        )
     lines.append("edges:")
     lines += [f"  {e['source']} -> {e['target']}  [{e['key']}]" for e in data["edges"]]
     return "\n".join(lines)
@@ -131,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = sub.add_parser("fmt", help="print .bmg files in canonical form")
     fmt.add_argument("files", nargs="+", metavar="FILE")
     mode = fmt.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="exit 1 if a file is not canonical")
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 if a file is not canonical"
+    )
     mode.add_argument("--write", action="store_true", help="rewrite files in place")
     fmt.set_defaults(run=cmd_fmt)
 

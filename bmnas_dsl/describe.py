@@ -27,12 +27,17 @@ def describe(pruned: nx.MultiDiGraph) -> dict[str, Any]:
             {
                 "name": name,
                 "x": pruned.nodes[data["inputs"]["x"]]["name"],
-                "y": pruned.nodes[data["inputs"]["y"]]["name"] if "y" in data["inputs"] else None,
+                "y": pruned.nodes[data["inputs"]["y"]]["name"]
+                if "y" in data["inputs"]
+                else None,
                 "steps": [
                     {
                         "name": pruned.nodes[s]["name"],
                         "op": pruned.nodes[s]["op"],
-                        "operands": [_operand_name(pruned, o) for o in pruned.nodes[s]["operands"]],
+                        "operands": [
+                            _operand_name(pruned, o)
+                            for o in pruned.nodes[s]["operands"]
+                        ],
                     }
                     for s in data["steps"]
                 ],
@@ -75,11 +80,17 @@ def render_text(info: dict[str, Any]) -> str:
         y = f", y = {cell['y']}" if cell["y"] else ", y unused"
         lines.append(f"  {cell['name']} (x = {cell['x']}{y})")
         for step in cell["steps"]:
-            lines.append(f"    {step['name']} = {step['op']}({', '.join(step['operands'])})")
-        lines.append(f"    out = {', '.join(cell['out']) or '(nothing: output is LayerNorm(x))'}")
+            lines.append(
+                f"    {step['name']} = {step['op']}({', '.join(step['operands'])})"
+            )
+        lines.append(
+            f"    out = {', '.join(cell['out']) or '(nothing: output is LayerNorm(x))'}"
+        )
     lines.append(f"output {', '.join(info['output'])}")
     if info["removed"]:
-        removed = ", ".join(f"{r['kind']} {r['name']} ({r['reason']})" for r in info["removed"])
+        removed = ", ".join(
+            f"{r['kind']} {r['name']} ({r['reason']})" for r in info["removed"]
+        )
         lines.append(f"pruned: {removed}")
     lines.append("parameters:")
     lines += [f"  {k:<10}  {v:>12,}" for k, v in info["params"].items()]

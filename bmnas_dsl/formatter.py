@@ -40,7 +40,13 @@ def _anchors(file: ast.File) -> list[_Anchor]:
     for model in file.models:
         opener(model)
         closer(model)
-        for leaf in (*model.dims, *model.classes, *model.task, *model.dropout, *model.outputs):
+        for leaf in (
+            *model.dims,
+            *model.classes,
+            *model.task,
+            *model.dropout,
+            *model.outputs,
+        ):
             opener(leaf)
         for block in (*model.meta, *model.modalities, *model.cells):
             opener(block)
@@ -129,26 +135,38 @@ class _Printer:
             width = max((len(f.name) for f in modality.features), default=0)
             for feature in modality.features:
                 shape = ", ".join(str(d) for d in feature.shape)
-                self.emit(2, f"{feature.name:<{width}} : [{shape}]", ("open", id(feature)))
+                self.emit(
+                    2, f"{feature.name:<{width}} : [{shape}]", ("open", id(feature))
+                )
             self.emit(1, "}", ("close", id(modality)))
         for cell in model.cells:
             self.blank()
             self.cell(cell)
         for output in model.outputs:
             self.blank()
-            self.emit(1, "output " + ", ".join(r.text for r in output.refs), ("open", id(output)))
+            self.emit(
+                1,
+                "output " + ", ".join(r.text for r in output.refs),
+                ("open", id(output)),
+            )
         self.emit(0, "}", ("close", id(model)))
 
     def cell(self, cell: ast.Cell) -> None:
         self.emit(
-            1, f"cell {cell.name} (x = {cell.x.text}, y = {cell.y.text}) {{", ("open", id(cell))
+            1,
+            f"cell {cell.name} (x = {cell.x.text}, y = {cell.y.text}) {{",
+            ("open", id(cell)),
         )
         for item in cell.items:
             if isinstance(item, ast.Step):
                 args = ", ".join(a.text for a in item.args)
                 self.emit(2, f"{item.name} = {item.op}({args})", ("open", id(item)))
             else:
-                self.emit(2, "out = " + ", ".join(r.text for r in item.refs), ("open", id(item)))
+                self.emit(
+                    2,
+                    "out = " + ", ".join(r.text for r in item.refs),
+                    ("open", id(item)),
+                )
         self.emit(1, "}", ("close", id(cell)))
 
 

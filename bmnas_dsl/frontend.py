@@ -54,7 +54,9 @@ def read_source(path: str | Path) -> str:
         data = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise BmgError([Diagnostic("", f"cannot read file: {reason}", Span(1, 1, 1, 1))]) from None
+        raise BmgError(
+            [Diagnostic("", f"cannot read file: {reason}", Span(1, 1, 1, 1))]
+        ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -81,7 +81,9 @@ class _Builder:
 
     def model(self, model: ast.Model) -> None:
         g = self.g
-        g.graph.update(model=model.name, model_span=model.name_span, model_end=model.span)
+        g.graph.update(
+            model=model.name, model_span=model.name_span, model_end=model.span
+        )
         self.header(model)
         for modality in model.modalities:
             self.modality(modality)
@@ -89,14 +91,17 @@ class _Builder:
         cells = {}
         for cell in model.cells:
             if cell.name in cells:
-                self.duplicate("cell", cell.name, cell.name_span, cells[cell.name].name_span)
+                self.duplicate(
+                    "cell", cell.name, cell.name_span, cells[cell.name].name_span
+                )
                 continue
             cells[cell.name] = cell
             self.cell(cell, index=len(cells) - 1)
         for cell in cells.values():
             self.cell_inputs(cell)
         g.graph["outputs"] = [
-            {"refs": [_ref(r) for r in out.refs], "span": out.span} for out in model.outputs
+            {"refs": [_ref(r) for r in out.refs], "span": out.span}
+            for out in model.outputs
         ]
         if model.outputs:
             self.output(model.outputs[0])
@@ -105,7 +110,10 @@ class _Builder:
         g = self.g
         g.graph["header"] = {
             "dims": [
-                {"entries": [(e.name, e.value, e.span) for e in d.entries], "span": d.span}
+                {
+                    "entries": [(e.name, e.value, e.span) for e in d.entries],
+                    "span": d.span,
+                }
                 for d in model.dims
             ],
             "classes": [{"value": c.value, "span": c.span} for c in model.classes],
@@ -124,7 +132,9 @@ class _Builder:
         for block in model.meta[:1]:
             for entry in block.entries:
                 if entry.key in meta:
-                    self.duplicate("meta key", entry.key, entry.span, meta_spans[entry.key])
+                    self.duplicate(
+                        "meta key", entry.key, entry.span, meta_spans[entry.key]
+                    )
                     continue
                 meta[entry.key] = entry.value
                 meta_spans[entry.key] = entry.span
@@ -200,7 +210,10 @@ class _Builder:
         for step in cell.steps:
             if step.name in steps:
                 self.duplicate(
-                    "step", f"{cell.name}.{step.name}", step.name_span, steps[step.name].name_span
+                    "step",
+                    f"{cell.name}.{step.name}",
+                    step.name_span,
+                    steps[step.name].name_span,
                 )
                 continue
             steps[step.name] = step
@@ -263,7 +276,11 @@ class _Builder:
             source = self.global_ref(ref)
             if source is not None:
                 self.g.add_edge(
-                    source, input_id(cell.name, port), key=port, port=port, span=ref.span
+                    source,
+                    input_id(cell.name, port),
+                    key=port,
+                    port=port,
+                    span=ref.span,
                 )
 
     def output(self, output: ast.Output) -> None:
@@ -308,7 +325,9 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):  # not representable in JSON
+    if isinstance(value, float) and not math.isfinite(
+        value
+    ):  # not representable in JSON
         return None
     return value
 
@@ -320,7 +339,12 @@ def to_node_link(g: nx.MultiDiGraph) -> dict[str, Any]:
     def order(node: dict[str, Any]) -> tuple:
         # Inputs and steps are grouped by their cell, in the cell's declaration order.
         owner = g.nodes[cell_id(node["cell"])]["index"] if "cell" in node else 0
-        return (_KIND_ORDER.get(node["kind"], 9), owner, node.get("index", 0), node["id"])
+        return (
+            _KIND_ORDER.get(node["kind"], 9),
+            owner,
+            node.get("index", 0),
+            node["id"],
+        )
 
     data["nodes"].sort(key=order)
     data["edges"].sort(key=lambda e: (e["source"], e["target"], str(e["key"])))

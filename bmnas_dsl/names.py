@@ -8,7 +8,9 @@ import keyword
 
 MAX_IDENTIFIER_LENGTH = 64
 ROLE_WORDS = frozenset({"x", "y", "out"})
-_PYTHON_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+_PYTHON_NAMES = (
+    frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+)
 
 # Suggestions compare against at most this many candidates, keeping error reports linear
 # in the size of the file even when thousands of names are defined.

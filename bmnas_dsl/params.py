@@ -13,7 +13,9 @@ def reshape_params(C: int, in_channels: int) -> int:
     return C * (in_channels + 3)
 
 
-def cell_params(C: int, L: int, ops: list[str], out_count: int, project: bool | None = None) -> int:
+def cell_params(
+    C: int, L: int, ops: list[str], out_count: int, project: bool | None = None
+) -> int:
     """Step ops, the cell LayerNorm([C, L]) and, for k > 1 outputs, the k*C -> C projection.
 
     `project` is given by pruning when Zero entries of `out` changed k (see prune.py).
@@ -30,7 +32,8 @@ def count_params(pruned: nx.MultiDiGraph) -> dict[str, int]:
     """`reshape`, `cells`, `head` (head LayerNorm), `classifier` (the Linear) and `total`."""
     C, L, classes = pruned.graph["C"], pruned.graph["L"], pruned.graph["classes"]
     reshape = sum(
-        reshape_params(C, pruned.nodes[n]["shape"][0]) for n in nodes_of_kind(pruned, "feature")
+        reshape_params(C, pruned.nodes[n]["shape"][0])
+        for n in nodes_of_kind(pruned, "feature")
     )
     cells = 0
     for node in nodes_of_kind(pruned, "cell"):

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import lark
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from bmnas_dsl import __version__, ast
 from bmnas_dsl.ast import Span
@@ -95,7 +100,9 @@ class _Builder(Transformer):
     """Turns the Lark tree into `bmnas_dsl.ast` nodes."""
 
     def start(self, meta, children):
-        version = children[0] if children and isinstance(children[0], ast.Version) else None
+        version = (
+            children[0] if children and isinstance(children[0], ast.Version) else None
+        )
         models = tuple(c for c in children if isinstance(c, ast.Model))
         return ast.File(version=version, models=models)
 
@@ -268,11 +275,18 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
             token.end_pos or 0,
         )
         expected = _describe_expected(exc.expected)
-        return Diagnostic("E001", f"unexpected {_show(str(token))}; expected {expected}", span)
+        return Diagnostic(
+            "E001", f"unexpected {_show(str(token))}; expected {expected}", span
+        )
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         span = Span(
-            exc.line, exc.column, exc.line, exc.column + 1, exc.pos_in_stream, exc.pos_in_stream
+            exc.line,
+            exc.column,
+            exc.line,
+            exc.column + 1,
+            exc.pos_in_stream,
+            exc.pos_in_stream,
         )
         allowed = _describe_expected(exc.allowed or set())
         hint = f"; expected {allowed}" if allowed else ""
@@ -306,7 +320,14 @@ def scan_comments(text: str) -> tuple[ast.Comment, ...]:
                 in_string = True
             elif ch == "#":
                 trailing = body[:i].strip() != ""
-                span = Span(line_no, i + 1, line_no, len(body) + 1, offset + i, offset + len(body))
+                span = Span(
+                    line_no,
+                    i + 1,
+                    line_no,
+                    len(body) + 1,
+                    offset + i,
+                    offset + len(body),
+                )
                 comments.append(ast.Comment(body[i:].rstrip(), span, trailing))
                 break
             i += 1

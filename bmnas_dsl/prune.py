@@ -48,7 +48,9 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
         else:
             value[name] = steps[name]
             operands[name] = args
-    written_out = [operand(r["text"]) for r in g.nodes[cell_id(cell)]["outs"][0]["refs"]]
+    written_out = [
+        operand(r["text"]) for r in g.nodes[cell_id(cell)]["outs"][0]["refs"]
+    ]
     out = [v for v in written_out if v != ZERO]
     # The k*C -> C projection exists when `out` lists several steps. Zero entries add only
     # zero channels to its input, so they are dropped from the concatenation (the function
@@ -61,7 +63,9 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
         if node in live:
             continue
         live.add(node)
-        queue.extend(v for v in operands[g.nodes[node]["name"]] if v.startswith("step:"))
+        queue.extend(
+            v for v in operands[g.nodes[node]["name"]] if v.startswith("step:")
+        )
     reads_y = input_id(cell, "y") in out or any(
         input_id(cell, "y") in operands[g.nodes[s]["name"]] for s in live
     )
@@ -105,7 +109,9 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
 def _reachable_in_source(g: nx.MultiDiGraph, cell: str) -> set[str]:
     """Steps the source text connects to the cell's `out`, whatever their ops."""
     seen: set[str] = set()
-    queue = deque(u for u, _, k in g.in_edges(cell_id(cell), keys=True) if k.startswith("out"))
+    queue = deque(
+        u for u, _, k in g.in_edges(cell_id(cell), keys=True) if k.startswith("out")
+    )
     while queue:
         node = queue.popleft()
         if node in seen or g.nodes[node]["kind"] != "step":
@@ -116,13 +122,16 @@ def _reachable_in_source(g: nx.MultiDiGraph, cell: str) -> set[str]:
 
 
 def _source_of(g: nx.MultiDiGraph, cell: str, port: str) -> str:
-    return next(u for u, _, k in g.in_edges(input_id(cell, port), keys=True) if k == port)
+    return next(
+        u for u, _, k in g.in_edges(input_id(cell, port), keys=True) if k == port
+    )
 
 
 def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """The pruned network of a valid IR (validate first: this assumes no errors)."""
     cells = {
-        g.nodes[n]["name"]: _resolve_cell(g, g.nodes[n]["name"]) for n in nodes_of_kind(g, "cell")
+        g.nodes[n]["name"]: _resolve_cell(g, g.nodes[n]["name"])
+        for n in nodes_of_kind(g, "cell")
     }
     live_cells: set[str] = set()
     used_features: set[str] = set()
@@ -142,7 +151,10 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
 
     p = nx.MultiDiGraph()
     p.graph.update(
-        {k: g.graph[k] for k in ("source", "model", "C", "L", "classes", "task", "dropout", "meta")}
+        {
+            k: g.graph[k]
+            for k in ("source", "model", "C", "L", "classes", "task", "dropout", "meta")
+        }
     )
     C, L = g.graph["C"], g.graph["L"]
     removed: list[dict[str, Any]] = []
@@ -151,7 +163,10 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         if node in used_features:
             p.add_node(
                 node,
-                **{k: data[k] for k in ("kind", "name", "modality", "feature", "shape", "span")},
+                **{
+                    k: data[k]
+                    for k in ("kind", "name", "modality", "feature", "shape", "span")
+                },
                 index=len(p),
             )
         else:
@@ -182,7 +197,13 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             span=g.nodes[node]["span"],
         )
         for port, source in inputs.items():
-            p.add_node(input_id(name, port), kind="cell_input", cell=name, port=port, shape=[C, L])
+            p.add_node(
+                input_id(name, port),
+                kind="cell_input",
+                cell=name,
+                port=port,
+                shape=[C, L],
+            )
             p.add_edge(source, input_id(name, port), key=port, port=port)
         p.add_edge(input_id(name, "x"), node, key="residual", port="residual")
         for order, step in enumerate(resolved["steps"]):
@@ -201,10 +222,16 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             )
             for position_in_op, source in enumerate(operands):
                 if source != ZERO:
-                    p.add_edge(source, step, key=f"arg{position_in_op}", port=position_in_op)
+                    p.add_edge(
+                        source, step, key=f"arg{position_in_op}", port=position_in_op
+                    )
         for position_in_out, source in enumerate(resolved["out"]):
             p.add_edge(
-                source, node, key=f"out{position_in_out}", port="out", position=position_in_out
+                source,
+                node,
+                key=f"out{position_in_out}",
+                port="out",
+                position=position_in_out,
             )
     written = _reachable_cells_in_source(g)
     for name, resolved in cells.items():
@@ -231,7 +258,9 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         span=g.nodes[OUTPUT]["span"],
     )
     for position, name in enumerate(out_cells):
-        p.add_edge(cell_id(name), OUTPUT, key=f"cell{position}", port="cell", position=position)
+        p.add_edge(
+            cell_id(name), OUTPUT, key=f"cell{position}", port="cell", position=position
+        )
     p.graph["inputs"] = [p.nodes[n]["name"] for n in nodes_of_kind(p, "feature")]
     p.graph["cell_order"] = live_order
     p.graph["removed"] = removed
@@ -279,7 +308,10 @@ def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnos
             "W001",
             "step '{}' is not reachable from its cell's `out`; it is removed",
         ),
-        ("step", "unused"): ("W001", "step '{}' only feeds removed steps; it is removed"),
+        ("step", "unused"): (
+            "W001",
+            "step '{}' only feeds removed steps; it is removed",
+        ),
         ("cell", "unreachable"): (
             "W003",
             "cell '{}' is not reachable from `output`; it is removed",

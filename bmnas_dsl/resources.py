@@ -7,7 +7,11 @@ from importlib.resources.abc import Traversable
 
 
 def grammar_text() -> str:
-    return resources.files("bmnas_dsl.grammar").joinpath("bmg.lark").read_text(encoding="utf-8")
+    return (
+        resources.files("bmnas_dsl.grammar")
+        .joinpath("bmg.lark")
+        .read_text(encoding="utf-8")
+    )
 
 
 def templates_dir() -> Traversable:

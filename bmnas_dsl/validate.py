@@ -13,7 +13,14 @@ import networkx as nx
 
 from bmnas_dsl.ast import NO_SPAN, Span
 from bmnas_dsl.diagnostics import Diagnostic
-from bmnas_dsl.ir import cell_id, cell_steps, feature_id, input_id, nodes_of_kind, step_id
+from bmnas_dsl.ir import (
+    cell_id,
+    cell_steps,
+    feature_id,
+    input_id,
+    nodes_of_kind,
+    step_id,
+)
 from bmnas_dsl.names import identifier_problem, suggest
 from bmnas_dsl.ops import OPS, known_op_names, resolve_op
 
@@ -29,7 +36,9 @@ def error(code: str, message: str, span: Span | None) -> Diagnostic:
 
 def check_version(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     if g.graph["version"] is None:
-        yield error("E002", "missing version line; start the file with `bmg 1`", NO_SPAN)
+        yield error(
+            "E002", "missing version line; start the file with `bmg 1`", NO_SPAN
+        )
     elif g.graph["version"] != 1:
         yield error(
             "E002",
@@ -40,7 +49,9 @@ def check_version(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
 
 def check_model_count(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     if g.graph["model"] is None:
-        yield error("E014", "the file defines no model; add `model NAME { ... }`", NO_SPAN)
+        yield error(
+            "E014", "the file defines no model; add `model NAME { ... }`", NO_SPAN
+        )
         return
     for extra in g.graph["extra_models"]:
         yield error(
@@ -50,7 +61,9 @@ def check_model_count(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
             extra["span"],
         )
     if not nodes_of_kind(g, "cell"):
-        yield error("E014", f"model '{g.graph['model']}' has no cell", g.graph["model_span"])
+        yield error(
+            "E014", f"model '{g.graph['model']}' has no cell", g.graph["model_span"]
+        )
 
 
 def check_header(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
@@ -60,14 +73,18 @@ def check_header(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     model_span = g.graph["model_span"]
     for statement in ("dims", "classes", "task", "dropout", "meta"):
         for repeat in header[statement][1:]:
-            yield error("E009", f"`{statement}` is repeated; give it once", repeat["span"])
+            yield error(
+                "E009", f"`{statement}` is repeated; give it once", repeat["span"]
+            )
     if not header["dims"]:
         yield error("E009", "missing `dims C = INT, L = INT`", model_span)
     for dims in header["dims"][:1]:
         seen: set[str] = set()
         for name, value, span in dims["entries"]:
             if name not in ("C", "L"):
-                yield error("E009", f"unknown dimension '{name}'; `dims` takes C and L", span)
+                yield error(
+                    "E009", f"unknown dimension '{name}'; `dims` takes C and L", span
+                )
             elif name in seen:
                 yield error("E009", f"dimension {name} is given twice", span)
             elif not 1 <= value <= MAX_INT:
@@ -85,7 +102,9 @@ def check_header(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     for classes in header["classes"][:1]:
         if not 1 <= classes["value"] <= MAX_INT:
             yield error(
-                "E009", f"classes {classes['value']} must be a positive integer", classes["span"]
+                "E009",
+                f"classes {classes['value']} must be a positive integer",
+                classes["span"],
             )
     for task in header["task"][:1]:
         if task["value"] not in TASKS:
@@ -99,7 +118,9 @@ def check_header(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
         p = dropout["value"]
         if not (math.isfinite(p) and 0 <= p < 1):
             yield error(
-                "E009", f"dropout {p} is out of range; it must satisfy 0 <= p < 1", dropout["span"]
+                "E009",
+                f"dropout {p} is out of range; it must satisfy 0 <= p < 1",
+                dropout["span"],
             )
     for key, value in g.graph["meta"].items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -135,7 +156,9 @@ def check_identifiers(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     for kind, name, span in named:
         problem = identifier_problem(name)
         if problem:
-            yield error("E011", f"{kind} name '{name}' {problem}; choose another name", span)
+            yield error(
+                "E011", f"{kind} name '{name}' {problem}; choose another name", span
+            )
 
 
 def check_feature_shapes(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
@@ -190,7 +213,9 @@ def check_cell_inputs(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
         for port in ("x", "y"):
             ref = data[port]
             found = [
-                u for u, _, k in g.in_edges(input_id(data["name"], port), keys=True) if k == port
+                u
+                for u, _, k in g.in_edges(input_id(data["name"], port), keys=True)
+                if k == port
             ]
             if found:
                 sources[port] = found[0]
@@ -242,7 +267,9 @@ def _check_local_ref(
         return
     local = ["x", "y", *(g.nodes[s]["name"] for s in cell_steps(g, cell))]
     yield error(
-        "E004", f"undefined reference '{text}' in cell '{cell}'{suggest(text, local)}", ref["span"]
+        "E004",
+        f"undefined reference '{text}' in cell '{cell}'{suggest(text, local)}",
+        ref["span"],
     )
 
 
@@ -258,7 +285,9 @@ def check_outs(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
             )
             continue
         for repeat in outs[1:]:
-            yield error("E012", f"cell '{data['name']}' has more than one `out`", repeat["span"])
+            yield error(
+                "E012", f"cell '{data['name']}' has more than one `out`", repeat["span"]
+            )
         if not data["out_is_last"]:
             yield error(
                 "E012",
@@ -282,7 +311,9 @@ def check_output(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
     outputs = g.graph["outputs"]
     if not outputs:
         yield error(
-            "E012", "missing `output CELL, ...`; the model needs an output", g.graph["model_span"]
+            "E012",
+            "missing `output CELL, ...`; the model needs an output",
+            g.graph["model_span"],
         )
         return
     for repeat in outputs[1:]:
@@ -292,10 +323,16 @@ def check_output(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
         if cell_id(ref["text"]) in g:
             continue
         if feature_id(ref["text"]) in g or ref["text"] in ("x", "y"):
-            yield error("E012", f"`output` lists '{ref['text']}', which is not a cell", ref["span"])
+            yield error(
+                "E012",
+                f"`output` lists '{ref['text']}', which is not a cell",
+                ref["span"],
+            )
             continue
         names = (
-            names if names is not None else [g.nodes[n]["name"] for n in nodes_of_kind(g, "cell")]
+            names
+            if names is not None
+            else [g.nodes[n]["name"] for n in nodes_of_kind(g, "cell")]
         )
         yield error(
             "E004",
@@ -310,10 +347,14 @@ def cell_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
     for node in nodes_of_kind(g, "cell"):
         cells.add_node(g.nodes[node]["name"])
         for port in ("x", "y"):
-            for source, _, data in g.in_edges(input_id(g.nodes[node]["name"], port), data=True):
+            for source, _, data in g.in_edges(
+                input_id(g.nodes[node]["name"], port), data=True
+            ):
                 if g.nodes[source]["kind"] == "cell":
                     cells.add_edge(
-                        g.nodes[source]["name"], g.nodes[node]["name"], span=data["span"]
+                        g.nodes[source]["name"],
+                        g.nodes[node]["name"],
+                        span=data["span"],
                     )
     return cells
 
@@ -325,11 +366,15 @@ def step_graph(g: nx.MultiDiGraph, cell: str) -> nx.DiGraph:
         steps.add_node(g.nodes[node]["name"])
         for source, _, data in g.in_edges(node, data=True):
             if g.nodes[source]["kind"] == "step":
-                steps.add_edge(g.nodes[source]["name"], g.nodes[node]["name"], span=data["span"])
+                steps.add_edge(
+                    g.nodes[source]["name"], g.nodes[node]["name"], span=data["span"]
+                )
     return steps
 
 
-def _cycles(graph: nx.DiGraph, order: dict[str, int]) -> Iterator[tuple[list[str], Span]]:
+def _cycles(
+    graph: nx.DiGraph, order: dict[str, int]
+) -> Iterator[tuple[list[str], Span]]:
     """One cycle per strongly connected component: the path and the span closing it."""
     for component in nx.strongly_connected_components(graph):
         first = min(component, key=order.__getitem__)
@@ -357,10 +402,14 @@ def check_cycles(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
         yield error("E006", f"cycle among cells: {' -> '.join(path)}", span)
     for cell in order:
         steps = step_graph(g, cell)
-        step_order = {g.nodes[s]["name"]: g.nodes[s]["index"] for s in cell_steps(g, cell)}
+        step_order = {
+            g.nodes[s]["name"]: g.nodes[s]["index"] for s in cell_steps(g, cell)
+        }
         for path, span in _cycles(steps, step_order):
             yield error(
-                "E006", f"cycle among the steps of cell '{cell}': {' -> '.join(path)}", span
+                "E006",
+                f"cycle among the steps of cell '{cell}': {' -> '.join(path)}",
+                span,
             )
 
 

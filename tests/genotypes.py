@@ -13,9 +13,9 @@ names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
 )
 comments = st.one_of(st.none(), st.from_regex(r"# [ -~]{0,20}", fullmatch=True))
 meta_values = st.one_of(
-    st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=12).map(
-        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    ),
+    st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=12
+    ).map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
     st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
     st.sampled_from(["true", "false", "1e-3", "2.5E+2", ".5"]),
@@ -41,7 +41,12 @@ def genotypes(draw) -> str:
             sources = [*sources, *qualified]
         x, y = (
             draw(
-                st.lists(st.sampled_from(sorted(set(sources))), min_size=2, max_size=2, unique=True)
+                st.lists(
+                    st.sampled_from(sorted(set(sources))),
+                    min_size=2,
+                    max_size=2,
+                    unique=True,
+                )
             )
             if len(set(sources)) >= 2
             else (None, None)
@@ -50,7 +55,10 @@ def genotypes(draw) -> str:
             return draw(genotypes())
         step_names = draw(
             st.lists(
-                names.filter(lambda n: n not in ("x", "y")), min_size=1, max_size=3, unique=True
+                names.filter(lambda n: n not in ("x", "y")),
+                min_size=1,
+                max_size=3,
+                unique=True,
             )
         )
         steps = []

@@ -51,7 +51,10 @@ def test_missing_file_is_a_clear_error(tmp_path):
     for command in ("check", "fmt", "ir", "info"):
         result = run_bmnas(command, str(path))
         assert result.returncode == 1
-        assert f"{path}: error: cannot read file: No such file or directory" in result.stderr
+        assert (
+            f"{path}: error: cannot read file: No such file or directory"
+            in result.stderr
+        )
         assert "Traceback" not in result.stderr
 
 
@@ -60,7 +63,9 @@ def test_binary_input_is_a_located_error(tmp_path):
     path.write_bytes(b"bmg 1\nmodel m {\n  \xff\xfe }\n")
     result = run_bmnas("check", str(path))
     assert result.returncode == 1
-    assert f"{path}:3:3: error[E001]: file is not UTF-8 text (byte 0xff)" in result.stderr
+    assert (
+        f"{path}:3:3: error[E001]: file is not UTF-8 text (byte 0xff)" in result.stderr
+    )
 
 
 def test_info_json_matches_the_contract():
@@ -73,7 +78,9 @@ def test_info_json_matches_the_contract():
         {"name": "skeleton.fc7", "shape": [512]},
     ]
     assert set(info["params"]) == {"reshape", "cells", "head", "classifier", "total"}
-    assert info["params"]["total"] == sum(v for k, v in info["params"].items() if k != "total")
+    assert info["params"]["total"] == sum(
+        v for k, v in info["params"].items() if k != "total"
+    )
 
 
 def test_info_and_ir_text_output():
@@ -82,7 +89,10 @@ def test_info_and_ir_text_output():
     assert "head2 = Attention(y, x)" in info.stdout
     assert "total" in info.stdout
     ir = run_bmnas("ir", str(REPO / "examples" / "mha.bmg"))
-    assert "step:fuse.head1" in ir.stdout and "input:fuse.x -> step:fuse.head1" in ir.stdout
+    assert (
+        "step:fuse.head1" in ir.stdout
+        and "input:fuse.x -> step:fuse.head1" in ir.stdout
+    )
 
 
 def test_invalid_file_gives_no_ir_or_info(write):
@@ -106,5 +116,7 @@ def test_front_end_commands_never_import_torch(command):
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'numpy'))\n"
         "print(status, heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
     assert result.stdout.strip() == "0 []", result.stdout + result.stderr

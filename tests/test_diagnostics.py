@@ -15,9 +15,23 @@ def variant(old: str, new: str, base: str = MINIMAL) -> str:
 
 # (case id, source, code, line, column, words the message must contain)
 CASES = [
-    ("E001-token", variant("classes 3", "classes 3 3"), "E001", 5, 15, ["unexpected '3'"]),
+    (
+        "E001-token",
+        variant("classes 3", "classes 3 3"),
+        "E001",
+        5,
+        15,
+        ["unexpected '3'"],
+    ),
     ("E001-eof", MINIMAL.rstrip().rstrip("}"), "E001", 28, 1, ["end of file", "'}'"]),
-    ("E001-char", variant("s1 = Sum(x, y)", "s1 = Sum(x, y) $"), "E001", 17, 24, ["'$'"]),
+    (
+        "E001-char",
+        variant("s1 = Sum(x, y)", "s1 = Sum(x, y) $"),
+        "E001",
+        17,
+        24,
+        ["'$'"],
+    ),
     (
         "E001-cell-ports",
         variant("(x = a.f1, y = b.g1)", "(y = a.f1, x = b.g1)"),
@@ -27,7 +41,14 @@ CASES = [
         ["expected 'x'"],
     ),
     ("E002-missing", MINIMAL.replace("bmg 1\n", ""), "E002", 1, 1, ["missing version"]),
-    ("E002-other", MINIMAL.replace("bmg 1", "bmg 2"), "E002", 1, 5, ["unsupported", "2"]),
+    (
+        "E002-other",
+        MINIMAL.replace("bmg 1", "bmg 2"),
+        "E002",
+        1,
+        5,
+        ["unsupported", "2"],
+    ),
     (
         "E003",
         variant("Attention(s1, y)", "Atention(s1, y)"),
@@ -93,7 +114,14 @@ CASES = [
         21,
         ["s1 -> s2 -> s1"],
     ),
-    ("E007", variant("Sum(x, y)", "Sum(x, y, x)"), "E007", 17, 9, ["takes 2 operands, got 3"]),
+    (
+        "E007",
+        variant("Sum(x, y)", "Sum(x, y, x)"),
+        "E007",
+        17,
+        9,
+        ["takes 2 operands, got 3"],
+    ),
     (
         "E008-cell",
         variant(
@@ -132,8 +160,22 @@ CASES = [
     ),
     ("E009-missing-classes", variant("    classes 3\n", ""), "E009", 3, 7, ["classes"]),
     ("E009-zero-dim", variant("C = 8", "C = 0"), "E009", 4, 10, ["dimension C = 0"]),
-    ("E009-repeated", variant("classes 3", "classes 3\n    classes 4"), "E009", 6, 5, ["repeated"]),
-    ("E009-dropout", variant("classes 3", "classes 3\n    dropout 1.5"), "E009", 6, 5, ["dropout"]),
+    (
+        "E009-repeated",
+        variant("classes 3", "classes 3\n    classes 4"),
+        "E009",
+        6,
+        5,
+        ["repeated"],
+    ),
+    (
+        "E009-dropout",
+        variant("classes 3", "classes 3\n    dropout 1.5"),
+        "E009",
+        6,
+        5,
+        ["dropout"],
+    ),
     (
         "E009-task",
         variant("classes 3", "classes 3\n    task regression"),
@@ -163,7 +205,8 @@ CASES = [
     (
         "E011-reserved",
         variant(
-            "s1 = LinearGLU(x, y)\n        out = s1", "out = LinearGLU(x, y)\n        out = out"
+            "s1 = LinearGLU(x, y)\n        out = s1",
+            "out = LinearGLU(x, y)\n        out = out",
         ),
         "E011",
         23,
@@ -180,7 +223,14 @@ CASES = [
         10,
         ["no `out`"],
     ),
-    ("E012-out-input", variant("out = s1, s2", "out = s1, x"), "E012", 19, 19, ["not a step"]),
+    (
+        "E012-out-input",
+        variant("out = s1, s2", "out = s1, x"),
+        "E012",
+        19,
+        19,
+        ["not a step"],
+    ),
     (
         "E012-output-feature",
         variant("output c1, c2", "output c1, a.f2"),
@@ -189,7 +239,14 @@ CASES = [
         16,
         ["not a cell"],
     ),
-    ("E012-output-missing", variant("    output c1, c2\n", ""), "E012", 3, 7, ["missing `output"]),
+    (
+        "E012-output-missing",
+        variant("    output c1, c2\n", ""),
+        "E012",
+        3,
+        7,
+        ["missing `output"],
+    ),
     (
         "E012-output-repeated",
         variant("output c1, c2", "output c1, c2\n    output c2"),
@@ -198,8 +255,22 @@ CASES = [
         5,
         ["repeated"],
     ),
-    ("E013-feature", variant("Sum(x, y)", "Sum(x, a.f2)"), "E013", 17, 21, ["is a feature"]),
-    ("E013-cell", variant("LinearGLU(x, y)", "LinearGLU(x, c1)"), "E013", 23, 27, ["is a cell"]),
+    (
+        "E013-feature",
+        variant("Sum(x, y)", "Sum(x, a.f2)"),
+        "E013",
+        17,
+        21,
+        ["is a feature"],
+    ),
+    (
+        "E013-cell",
+        variant("LinearGLU(x, y)", "LinearGLU(x, c1)"),
+        "E013",
+        23,
+        27,
+        ["is a cell"],
+    ),
     (
         "E014-no-cell",
         "bmg 1\nmodel m {\n    dims C = 2, L = 2\n    classes 2\n    output\n}\n".replace(
@@ -210,10 +281,24 @@ CASES = [
         7,
         ["no cell"],
     ),
-    ("E014-two-models", MINIMAL + "\nmodel other {\n}\n", "E014", 30, 7, ["more than one model"]),
+    (
+        "E014-two-models",
+        MINIMAL + "\nmodel other {\n}\n",
+        "E014",
+        30,
+        7,
+        ["more than one model"],
+    ),
     ("E014-no-model", "bmg 1\n", "E014", 1, 1, ["no model"]),
     ("W001", variant("out = s1, s2", "out = s1"), "W001", 18, 9, ["not reachable"]),
-    ("W002", variant("s2 = Attention(s1, y)", "s2 = Zero(s1, y)"), "W002", 18, 14, ["Zero"]),
+    (
+        "W002",
+        variant("s2 = Attention(s1, y)", "s2 = Zero(s1, y)"),
+        "W002",
+        18,
+        14,
+        ["Zero"],
+    ),
     (
         "W003",
         variant("output c1, c2", "output c1"),
@@ -247,7 +332,10 @@ def test_code_line_and_column(source, code, line, column, words):
         f"{code} at {[(d.span.line, d.span.column) for d in found]}, not {line}:{column}"
     )
     for word in words:
-        assert any(word in d.message for d in located), (word, [d.message for d in located])
+        assert any(word in d.message for d in located), (
+            word,
+            [d.message for d in located],
+        )
     assert result.ok == (code.startswith("W"))
 
 
@@ -291,8 +379,9 @@ def test_check_prints_diagnostics_and_exits_1(write):
     path = write(variant("Sum(x, y)", "Summ(x, y)"))
     result = run_bmnas("check", str(path))
     assert result.returncode == 1
-    assert f"{path}:17:14: error[E003]: unknown operation 'Summ'; did you mean 'Sum'?" in (
-        result.stderr
+    assert (
+        f"{path}:17:14: error[E003]: unknown operation 'Summ'; did you mean 'Sum'?"
+        in (result.stderr)
     )
     assert "Traceback" not in result.stderr
 

@@ -23,7 +23,9 @@ def test_ast_of_the_minimal_genotype():
     assert model.modalities[1].features[0] == ast.Feature("g1", (12, 3, 3))
     c1 = model.cells[0]
     assert (c1.x.text, c1.y.text) == ("a.f1", "b.g1")
-    assert c1.steps[1] == ast.Step("s2", "Attention", (ast.Ref(("s1",)), ast.Ref(("y",))))
+    assert c1.steps[1] == ast.Step(
+        "s2", "Attention", (ast.Ref(("s1",)), ast.Ref(("y",)))
+    )
     assert [r.text for r in c1.outs[0].refs] == ["s1", "s2"]
     assert [r.text for r in model.outputs[0].refs] == ["c1", "c2"]
 
@@ -33,7 +35,9 @@ def test_spans_point_into_the_text():
     step = tree.models[0].cells[0].steps[1]
     lines = MINIMAL.splitlines()
     assert (step.span.line, step.span.column) == (18, 9)
-    assert lines[17][step.op_span.column - 1 : step.op_span.end_column - 1] == "Attention"
+    assert (
+        lines[17][step.op_span.column - 1 : step.op_span.end_column - 1] == "Attention"
+    )
     assert MINIMAL[step.span.start : step.span.end] == "s2 = Attention(s1, y)"
 
 

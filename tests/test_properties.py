@@ -14,7 +14,9 @@ from bmnas_dsl.formatter import format_file
 from bmnas_dsl.frontend import analyse_text
 from bmnas_dsl.parser import parse
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS
@@ -115,7 +117,9 @@ def test_mutated_genotypes_never_crash(data):
     chars = list(base)
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(0, len(chars)))
-        action = data.draw(st.sampled_from(["delete", "insert", "replace", "duplicate_line"]))
+        action = data.draw(
+            st.sampled_from(["delete", "insert", "replace", "duplicate_line"])
+        )
         if action == "delete" and position < len(chars):
             del chars[position : position + data.draw(st.integers(1, 12))]
         elif action == "insert":

@@ -91,7 +91,9 @@ def test_cell_with_only_zero_outputs_keeps_layernorm_of_x():
 
 
 def test_unreachable_cells_steps_and_features_are_pruned():
-    text = MINIMAL.replace("out = s1, s2", "out = s1").replace("output c1, c2", "output c1")
+    text = MINIMAL.replace("out = s1, s2", "out = s1").replace(
+        "output c1, c2", "output c1"
+    )
     info = info_of(text)
     assert [c["name"] for c in info["cells"]] == ["c1"]
     assert [s["name"] for s in info["cells"][0]["steps"]] == ["s1"]
