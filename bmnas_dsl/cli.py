@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bmnas_dsl import __version__
 from bmnas_dsl.describe import describe, render_text
@@ -122,6 +123,80 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from bmnas_dsl.codegen import Source, render_module
+
+    result = _load_valid(args.file)
+    if result is None:
+        return EXIT_INVALID
+    source = Source(Path(args.file).name, result.text)
+    module = render_module(result.pruned, source)
+    if args.output == "-":
+        sys.stdout.write(module)
+    else:
+        write_atomic(args.output, module)
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _compiled(path: str) -> tuple[object, object] | None:
+    """The generated module of a valid genotype, imported, and a fresh Model()."""
+    from bmnas_dsl.codegen import Source, render_module
+    from bmnas_dsl.loader import import_generated
+
+    result = _load_valid(path)
+    if result is None:
+        return None
+    module = import_generated(
+        render_module(result.pruned, Source(Path(path).name, result.text))
+    )
+    return module, module.Model()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bmnas_dsl.export import ExportError, export_model
+    from bmnas_dsl.runtime import RuntimeSetupError
+    from bmnas_dsl.weights import WeightsError, load_weights
+
+    compiled = _compiled(args.file)
+    if compiled is None:
+        return EXIT_INVALID
+    module, model = compiled
+    try:
+        if args.weights:
+            load_weights(model, args.weights)
+        report = export_model(module, model, args.output, provider=args.provider)
+    except (WeightsError, ExportError, RuntimeSetupError) as exc:
+        print(f"bmnas export: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    checks = ", ".join(f"batch {n}: {d:.1e}" for n, d in report.max_abs_diff.items())
+    print(
+        f"wrote {args.output} (checked with ONNX Runtime, {report.provider}: max |ORT - torch| {checks})"
+    )
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from bmnas_dsl.infer import InferError, run_inference
+    from bmnas_dsl.runtime import RuntimeSetupError
+
+    try:
+        logits, provider = run_inference(args.model, args.inputs, args.provider)
+    except (InferError, RuntimeSetupError) as exc:
+        print(f"bmnas infer: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"provider: {provider}", file=sys.stderr)
+    if args.output:
+        from bmnas_dsl.infer import save_logits
+
+        save_logits(args.output, logits)
+        print(f"wrote {args.output} (logits {list(logits.shape)})")
+    else:
+        predictions = logits.argmax(axis=1).tolist()
+        print(f"logits {list(logits.shape)}; argmax per sample: {predictions}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bmnas",
@@ -154,6 +229,44 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("file", metavar="FILE")
     info.add_argument("--json", action="store_true", help="one JSON object")
     info.set_defaults(run=cmd_info)
+
+    compile_ = sub.add_parser("compile", help="generate a standalone PyTorch module")
+    compile_.add_argument("file", metavar="FILE")
+    compile_.add_argument(
+        "-o", "--output", required=True, metavar="MODEL.py", help="output file, or -"
+    )
+    compile_.set_defaults(run=cmd_compile)
+
+    providers = ("auto", "cpu", "cuda")
+    export = sub.add_parser("export", help="export to ONNX, checked with ONNX Runtime")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("-o", "--output", required=True, metavar="MODEL.onnx")
+    export.add_argument(
+        "--weights",
+        metavar="W",
+        help=".safetensors or state_dict file (weights_only load)",
+    )
+    export.add_argument(
+        "--provider",
+        choices=providers,
+        default="auto",
+        help="ORT provider of the check",
+    )
+    export.set_defaults(run=cmd_export)
+
+    infer = sub.add_parser("infer", help="run an exported model with ONNX Runtime")
+    infer.add_argument("model", metavar="MODEL.onnx")
+    infer.add_argument(
+        "--inputs",
+        required=True,
+        metavar="X.npz",
+        help="arrays named after the features",
+    )
+    infer.add_argument("--provider", choices=providers, default="auto")
+    infer.add_argument(
+        "-o", "--output", metavar="OUT.npz", help="write the logits here"
+    )
+    infer.set_defaults(run=cmd_infer)
     return parser
 
 

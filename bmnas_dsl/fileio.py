@@ -19,14 +19,21 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        replace_atomic(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_atomic(tmp: str | Path, target: str | Path) -> None:
+    """Rename a finished temporary file over `target`, with the mode a new file (or the
+    replaced one) would have rather than mkstemp's private 0600."""
+    target = Path(target)
+    if target.exists():
+        os.chmod(tmp, target.stat().st_mode & 0o7777)
+    else:
+        os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, target)
 
 
 def _umask() -> int:
