@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench golden clean
+.PHONY: run test lint format bench golden generated clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ golden: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+generated: $(STAMP)
+	@for f in examples/*.bmg; do \
+		$(BIN)/bmnas compile $$f -o generated/$$(basename $${f%.bmg}).py || exit 1; \
+	done

@@ -118,7 +118,11 @@ def build_context(pruned: nx.MultiDiGraph, source: Source, ops_module: Any) -> d
             "ConcatFC",
         }
     )
-    model_class = module_names(camel_case(g.graph["model"]))
+    wanted = camel_case(g.graph["model"])
+    # A model named like a layer class (`attention`) becomes `AttentionModel`.
+    model_class = module_names(
+        wanted + "Model" if wanted in module_names.taken else wanted
+    )
     locals_ = Namer(MODULE_NAMES | module_names.taken)
 
     features = []
