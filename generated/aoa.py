@@ -141,8 +141,7 @@ class CellFuse(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         attended = self.attended(x, y)
         gated = self.gated(attended, x)
-        h = gated
-        return self.norm(h + x)
+        return self.norm(gated + x)
 
 
 class AoaFusion(nn.Module):
@@ -169,7 +168,7 @@ class AoaFusion(nn.Module):
                 "fuse": CellFuse(),
             }
         )
-        self.head = Head(1 * C, L, CLASSES)
+        self.head = Head(C, L, CLASSES)
 
     def forward(
         self,

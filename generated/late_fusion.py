@@ -115,8 +115,7 @@ class CellFuse(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s1 = self.s1(x, y)
-        h = s1
-        return self.norm(h + x)
+        return self.norm(s1 + x)
 
 
 class LateFusion(nn.Module):
@@ -143,7 +142,7 @@ class LateFusion(nn.Module):
                 "fuse": CellFuse(),
             }
         )
-        self.head = Head(1 * C, L, CLASSES)
+        self.head = Head(C, L, CLASSES)
 
     def forward(
         self,

@@ -156,7 +156,7 @@ class MhaFusion(nn.Module):
                 "fuse": CellFuse(),
             }
         )
-        self.head = Head(1 * C, L, CLASSES)
+        self.head = Head(C, L, CLASSES)
 
     def forward(
         self,

@@ -120,8 +120,7 @@ class CellC1(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s1 = self.s1(x, y)
-        h = s1
-        return self.norm(h + x)
+        return self.norm(s1 + x)
 
 
 class CellC2(nn.Module):
@@ -134,8 +133,7 @@ class CellC2(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s1 = self.s1(x, y)
-        h = s1
-        return self.norm(h + x)
+        return self.norm(s1 + x)
 
 
 class MmimdbReadme(nn.Module):

@@ -104,8 +104,7 @@ class CellFuse(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s1 = x + y
-        h = s1
-        return self.norm(h + x)
+        return self.norm(s1 + x)
 
 
 class SumFusion(nn.Module):
@@ -132,7 +131,7 @@ class SumFusion(nn.Module):
                 "fuse": CellFuse(),
             }
         )
-        self.head = Head(1 * C, L, CLASSES)
+        self.head = Head(C, L, CLASSES)
 
     def forward(
         self,
