@@ -16,13 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
 	touch $(STAMP)
 
+# Every example through the front end, the code generator and the ONNX exporter (checked
+# against PyTorch in ONNX Runtime), then one ONNX Runtime inference on random inputs.
 run: $(STAMP)
+	@mkdir -p build
 	@for f in examples/*.bmg; do \
+		name=$$(basename $${f%.bmg}); \
 		echo "== $$f"; \
 		$(BIN)/bmnas check $$f || exit 1; \
 		$(BIN)/bmnas fmt --check $$f || exit 1; \
 		$(BIN)/bmnas info $$f || exit 1; \
+		$(BIN)/bmnas compile $$f -o build/$$name.py || exit 1; \
+		$(BIN)/bmnas export $$f -o build/$$name.onnx || exit 1; \
 	done
+	@$(BIN)/python -c "import numpy as np; np.savez('build/aoa_inputs.npz', **{'video.layer4': np.random.randn(4, 2048, 8, 8, 8), 'skeleton.fc7': np.random.randn(4, 512)})"
+	$(BIN)/bmnas infer build/aoa.onnx --inputs build/aoa_inputs.npz -o build/aoa_logits.npz
 
 test: $(STAMP)
 	$(BIN)/ruff check .
