@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -24,6 +23,7 @@ import torch
 
 from bmnas_dsl.codegen import Source, render_module
 from bmnas_dsl.export import export_model
+from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.frontend import analyse_file
 from bmnas_dsl.loader import import_generated
 from bmnas_dsl.runtime import create_session, installed_distributions
@@ -141,9 +141,7 @@ def main() -> int:
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_atomic(out, json.dumps(report, indent=2) + "\n")
     parity = all(r["max_abs_diff"] <= 1e-3 for r in rows)
     print(f"parity within 1e-3: {parity}")
     return 0 if parity else 1

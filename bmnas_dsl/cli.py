@@ -277,6 +277,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # an output that cannot be written: the user's to fix
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or exc
+        print(
+            f"bmnas {args.command}: error: cannot write{where}: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a bug, not a user error: say so without a traceback

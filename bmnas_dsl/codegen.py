@@ -7,6 +7,7 @@ output is deterministic and `ruff format --check` clean.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import subprocess
@@ -243,7 +244,9 @@ def _cell_context(
     }
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """Loaded once per process: compiling the templates costs more than rendering."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,

@@ -70,7 +70,12 @@ def export_model(
     names = [name for name, _ in module.INPUTS]
     arguments = list(inspect.signature(model.forward).parameters)
     batch = torch.export.Dim("N", min=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         with _quiet_exporter(), torch.no_grad():

@@ -15,26 +15,42 @@ class PositionPool(nn.Module):
     """Reshape steps 1-2, parameter-free: (N, C_in, d1, ...) -> (N, C_in, L).
 
     The same as viewing the feature as (N, C_in, d1, P) and applying
-    nn.AdaptiveMaxPool2d((L, 1)), written as a max over the trailing axes, one gather with
-    fixed indices and a max over each window, which the ONNX exporter handles for every
-    (d1, L). Windows are padded to one width by repeating their last index.
+    nn.AdaptiveMaxPool2d((L, 1)), written so that the ONNX exporter handles every (d1, L)
+    and ONNX Runtime gets cheap graphs: a max over the trailing axes (skipped when P = 1),
+    then, by the shape known when the model is built, nothing (d1 = L), a broadcast
+    (d1 = 1), a max over equal windows (L divides d1), or else one gather with fixed
+    indices and a max over each window (windows padded by repeating their last index).
     """
 
-    def __init__(self, d1: int, L: int) -> None:
+    def __init__(self, d1: int, L: int, rest: int = 1) -> None:
         super().__init__()
+        self.d1, self.L, self.rest = d1, L, rest
+        if d1 == L:
+            self.mode = "identity"
+        elif d1 == 1:
+            self.mode = "repeat"
+        elif d1 % L == 0:
+            self.mode = "fold"
+        else:
+            self.mode = "gather"
         # Window i of adaptive pooling is [floor(i * d1 / L), ceil((i + 1) * d1 / L)).
         windows = [list(range(i * d1 // L, -(-(i + 1) * d1 // L))) for i in range(L)]
-        width = max(len(window) for window in windows)
-        padded = [window + window[-1:] * (width - len(window)) for window in windows]
-        self.d1, self.L, self.width = d1, L, width
-        self.identity = d1 == L
+        self.width = max(len(window) for window in windows)
+        padded = [
+            window + window[-1:] * (self.width - len(window)) for window in windows
+        ]
         self.register_buffer("index", torch.tensor(padded).flatten(), persistent=False)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         n, channels = feature.shape[0], feature.shape[1]
-        x = feature.reshape(n, channels, self.d1, -1).amax(dim=3)
-        if self.identity:
+        x = feature.reshape(n, channels, self.d1, -1)
+        x = x.amax(dim=3) if self.rest > 1 else x.squeeze(3)
+        if self.mode == "identity":
             return x
+        if self.mode == "repeat":
+            return x.expand(n, channels, self.L)
+        if self.mode == "fold":
+            return x.reshape(n, channels, self.L, self.d1 // self.L).amax(dim=3)
         x = x.index_select(2, self.index).reshape(n, channels, self.L, self.width)
         return x.amax(dim=3)
 
@@ -57,7 +73,10 @@ class Reshape(ConvBNReLU):
 
     def __init__(self, shape: tuple[int, ...], C: int, L: int, dropout: float) -> None:
         super().__init__(shape[0], C, dropout)
-        self.pool = PositionPool(shape[1] if len(shape) > 1 else 1, L)
+        rest = 1
+        for size in shape[2:]:
+            rest *= size
+        self.pool = PositionPool(shape[1] if len(shape) > 1 else 1, L, rest)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         return super().forward(self.pool(feature))

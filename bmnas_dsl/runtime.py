@@ -53,9 +53,21 @@ def import_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def create_session(path: str | Path, provider: Provider = "auto") -> tuple[Any, str]:
-    """An InferenceSession and the provider it really runs on."""
+def create_session(
+    path: str | Path, provider: Provider = "auto", threads: int | None = None
+) -> tuple[Any, str]:
+    """An InferenceSession and the provider it really runs on; `threads` sets ORT's
+    intra-op thread count (default: ORT's choice)."""
     ort = import_onnxruntime()
+
+    def options(quiet: bool = False) -> Any:
+        settings = ort.SessionOptions()
+        if threads:
+            settings.intra_op_num_threads = threads
+        if quiet:  # a failed CUDA start is expected under `auto`: keep ORT quiet
+            settings.log_severity_level = 4
+        return settings
+
     available = ort.get_available_providers()
     if provider == "cuda" and CUDA not in available:
         raise RuntimeSetupError(
@@ -63,12 +75,9 @@ def create_session(path: str | Path, provider: Provider = "auto") -> tuple[Any, 
             "install the [gpu] extra on a machine with an NVIDIA GPU"
         )
     if provider in ("auto", "cuda") and CUDA in available:
-        options = ort.SessionOptions()
-        if provider == "auto":
-            options.log_severity_level = (
-                4  # a failed CUDA start is expected here: quiet
-            )
-        session = ort.InferenceSession(str(path), options, providers=[CUDA, CPU])
+        session = ort.InferenceSession(
+            str(path), options(quiet=provider == "auto"), providers=[CUDA, CPU]
+        )
         used = session.get_providers()[0]
         if used == CUDA:
             return session, CUDA
@@ -77,5 +86,5 @@ def create_session(path: str | Path, provider: Provider = "auto") -> tuple[Any, 
                 "the CUDA provider is listed but does not run here (no usable GPU or "
                 "CUDA libraries); use --provider cpu"
             )
-    session = ort.InferenceSession(str(path), providers=[CPU])
+    session = ort.InferenceSession(str(path), options(), providers=[CPU])
     return session, CPU

@@ -120,3 +120,13 @@ def test_front_end_commands_never_import_torch(command):
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert result.stdout.strip() == "0 []", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["compile", "export"])
+def test_unwritable_output_is_a_clear_error(command, tmp_path):
+    suffix = ".py" if command == "compile" else ".onnx"
+    target = tmp_path / "missing" / f"model{suffix}"
+    result = run_bmnas(command, str(REPO / "examples" / "sum.bmg"), "-o", str(target))
+    assert result.returncode == 1
+    assert f"error: cannot write {target}: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -38,15 +38,31 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 @pytest.mark.parametrize("d1", [1, 2, 3, 5, 7, 8, 13, 32])
 @pytest.mark.parametrize("L", [1, 3, 4, 8, 16])
-def test_position_pool_equals_adaptive_max_pool(d1, L):
-    feature = torch.randn(2, 3, d1, 5)
+@pytest.mark.parametrize("rest", [1, 5])
+def test_position_pool_equals_adaptive_max_pool(d1, L, rest):
+    feature = torch.randn(2, 3, d1, rest)
     expected = torch.nn.AdaptiveMaxPool2d((L, 1))(feature).squeeze(-1)
-    assert torch.equal(layers.PositionPool(d1, L)(feature), expected)
+    assert torch.equal(layers.PositionPool(d1, L, rest)(feature), expected)
+
+
+def test_reshape_pools_like_the_spec_for_every_rank():
+    for shape in [(3,), (3, 6), (3, 6, 2), (3, 2, 2, 5)]:
+        feature = torch.randn(2, *shape)
+        view = feature.reshape(2, shape[0], shape[1] if len(shape) > 1 else 1, -1)
+        expected = torch.nn.AdaptiveMaxPool2d((4, 1))(view).squeeze(-1)
+        assert torch.equal(layers.Reshape(shape, 8, 4, 0.0).pool(feature), expected)
 
 
 @pytest.mark.parametrize(
     ("shape", "L"),
-    [((4, 7, 3), 3), ((4, 3), 8), ((4,), 5), ((4, 8, 2, 2), 8), ((4, 13), 4)],
+    [
+        ((4, 7, 3), 3),
+        ((4, 3), 8),
+        ((4,), 5),
+        ((4, 8, 2, 2), 8),
+        ((4, 13), 4),
+        ((4, 16, 3), 8),
+    ],
 )
 def test_reshape_layer_exports_for_any_d1_and_L(shape, L, tmp_path):
     reshape = randomize(layers.Reshape(shape, 6, L, 0.1))
