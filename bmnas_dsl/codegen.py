@@ -43,7 +43,7 @@ TORCH_ATTRIBUTES = frozenset(
 # Names of the generated module itself, which locals and classes must not shadow.
 MODULE_NAMES = frozenset(
     "torch nn BMNAS_VERSION SOURCE SOURCE_SHA256 META C L CLASSES DROPOUT TASK INPUTS "  # noqa: SIM905
-    "Model example_inputs self x y h".split()
+    "Model example_inputs pointwise self x y h".split()
 )
 
 

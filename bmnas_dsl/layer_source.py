@@ -9,7 +9,7 @@ from importlib import resources
 
 @functools.cache
 def _classes() -> tuple[dict[str, str], dict[str, set[str]], list[str]]:
-    """Each top-level class's source, the classes it uses, and the file order."""
+    """Each top-level class's or function's source, the ones it uses, and the file order."""
     text = (
         resources.files("bmnas_dsl").joinpath("layers.py").read_text(encoding="utf-8")
     )
@@ -18,7 +18,7 @@ def _classes() -> tuple[dict[str, str], dict[str, set[str]], list[str]]:
     uses: dict[str, set[str]] = {}
     order: list[str] = []
     for node in tree.body:
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
             sources[node.name] = ast.get_source_segment(text, node) or ""
             uses[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             order.append(node.name)
@@ -28,7 +28,7 @@ def _classes() -> tuple[dict[str, str], dict[str, set[str]], list[str]]:
 
 
 def layer_source(names: set[str]) -> str:
-    """Source of the named classes and every class they use, in layers.py order."""
+    """Source of the named classes and everything they use, in layers.py order."""
     sources, uses, order = _classes()
     needed: set[str] = set()
     stack = list(names)

@@ -11,6 +11,21 @@ import torch
 from torch import nn
 
 
+def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) for a kernel-1 Conv1d (a fully connected layer at every position).
+
+    ONNX Runtime runs these convolutions about 2x slower than a MatMul over (N, L, C),
+    while eager PyTorch is fastest with Conv1d: exported graphs take the MatMul form, eager
+    code the convolution. Same weights, same function (tested for parity).
+    """
+    if torch.onnx.is_in_onnx_export():
+        weight = conv.weight.squeeze(-1)
+        return nn.functional.linear(x.transpose(1, 2), weight, conv.bias).transpose(
+            1, 2
+        )
+    return conv(x)
+
+
 class PositionPool(nn.Module):
     """Reshape steps 1-2, parameter-free: (N, C_in, d1, ...) -> (N, C_in, L).
 
@@ -41,10 +56,14 @@ class PositionPool(nn.Module):
         ]
         self.register_buffer("index", torch.tensor(padded).flatten(), persistent=False)
 
+    def collapse(self, feature: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, d1, ...) -> (N, C_in, d1): the max over the trailing axes."""
+        x = feature.reshape(feature.shape[0], feature.shape[1], self.d1, -1)
+        return x.amax(dim=3) if self.rest > 1 else x.squeeze(3)
+
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
-        n, channels = feature.shape[0], feature.shape[1]
-        x = feature.reshape(n, channels, self.d1, -1)
-        x = x.amax(dim=3) if self.rest > 1 else x.squeeze(3)
+        x = self.collapse(feature)
+        n, channels = x.shape[0], x.shape[1]
         if self.mode == "identity":
             return x
         if self.mode == "repeat":
@@ -65,7 +84,7 @@ class ConvBNReLU(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(torch.relu(self.bn(self.conv(x))))
+        return self.drop(torch.relu(self.bn(pointwise(self.conv, x))))
 
 
 class Reshape(ConvBNReLU):
@@ -79,6 +98,15 @@ class Reshape(ConvBNReLU):
         self.pool = PositionPool(shape[1] if len(shape) > 1 else 1, L, rest)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        if (
+            self.pool.mode == "repeat"
+            and torch.onnx.is_in_onnx_export()
+            and not self.training
+        ):
+            # One position repeated over L positions: in eval mode the block gives the same
+            # result at every position, so an export computes it once and repeats that.
+            once = super().forward(self.pool.collapse(feature))
+            return once.expand(-1, -1, self.pool.L)
         return super().forward(self.pool(feature))
 
 
@@ -126,7 +154,8 @@ class LinearGLU(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        gated = nn.functional.glu(self.bn(self.conv(torch.cat([x, y], dim=1))), dim=1)
+        joined = torch.cat([x, y], dim=1)
+        gated = nn.functional.glu(self.bn(pointwise(self.conv, joined)), dim=1)
         return self.drop(gated)
 
 

@@ -27,12 +27,17 @@ def compile_module(text: str):
 
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights and non-trivial BatchNorm running statistics."""
+    """Random weights and non-trivial BatchNorm running statistics, scaled so that logits
+    stay of order 1..100 (absolute tolerances then mean what they say)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
+        for key, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            if key.endswith("running_var"):
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
     return model.eval()
 
 
@@ -182,7 +187,7 @@ def test_random_genotypes_export_and_match(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("export") / "model.onnx"
     report = export_model(module, model, path, provider="cpu")
     assert path.exists()
-    assert all(d <= 1e-4 * 10 for d in report.max_abs_diff.values())
+    assert all(d <= 1e-4 for d in report.max_abs_diff.values()), report.max_abs_diff
 
 
 def test_weights_of_another_genotype_are_refused_and_nothing_is_written(tmp_path):
