@@ -6,7 +6,7 @@ from typing import Any
 
 import networkx as nx
 
-from bmnas_dsl.ir import nodes_of_kind
+from bmnas_dsl.ir import cell_id, nodes_of_kind
 from bmnas_dsl.params import count_params
 from bmnas_dsl.prune import ZERO
 
@@ -22,7 +22,7 @@ def describe(pruned: nx.MultiDiGraph) -> dict[str, Any]:
     """The `bmnas info --json` object."""
     cells = []
     for name in pruned.graph["cell_order"]:
-        data = pruned.nodes[f"cell:{name}"]
+        data = pruned.nodes[cell_id(name)]
         cells.append(
             {
                 "name": name,

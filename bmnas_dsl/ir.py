@@ -318,6 +318,37 @@ def cell_steps(g: nx.MultiDiGraph, cell: str) -> list[str]:
     return list(g.nodes[cell_id(cell)]["steps"])
 
 
+def cell_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
+    """Cells only, with an edge a -> b when cell b takes cell a as an input."""
+    cells = nx.DiGraph()
+    for node in nodes_of_kind(g, "cell"):
+        cells.add_node(g.nodes[node]["name"])
+        for port in ("x", "y"):
+            for source, _, data in g.in_edges(
+                input_id(g.nodes[node]["name"], port), data=True
+            ):
+                if g.nodes[source]["kind"] == "cell":
+                    cells.add_edge(
+                        g.nodes[source]["name"],
+                        g.nodes[node]["name"],
+                        span=data["span"],
+                    )
+    return cells
+
+
+def step_graph(g: nx.MultiDiGraph, cell: str) -> nx.DiGraph:
+    """Steps of one cell, with an edge a -> b when step b takes step a as an operand."""
+    steps = nx.DiGraph()
+    for node in cell_steps(g, cell):
+        steps.add_node(g.nodes[node]["name"])
+        for source, _, data in g.in_edges(node, data=True):
+            if g.nodes[source]["kind"] == "step":
+                steps.add_edge(
+                    g.nodes[source]["name"], g.nodes[node]["name"], span=data["span"]
+                )
+    return steps
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Span):
         return value.to_json()

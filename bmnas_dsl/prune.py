@@ -14,7 +14,15 @@ from typing import Any
 import networkx as nx
 
 from bmnas_dsl.diagnostics import Diagnostic
-from bmnas_dsl.ir import OUTPUT, cell_id, cell_steps, input_id, nodes_of_kind
+from bmnas_dsl.ir import (
+    OUTPUT,
+    cell_graph,
+    cell_id,
+    cell_steps,
+    input_id,
+    nodes_of_kind,
+    step_graph,
+)
 
 ZERO = "zero"  # operand value of a removed Zero step; not a node
 
@@ -22,12 +30,7 @@ ZERO = "zero"  # operand value of a removed Zero step; not a node
 def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
     """Fold Zero and Sum-with-zero steps of one cell; return its live steps and out."""
     steps = {g.nodes[s]["name"]: s for s in cell_steps(g, cell)}
-    order = nx.DiGraph()
-    order.add_nodes_from(steps)
-    for name, node in steps.items():
-        for source, _ in g.in_edges(node):
-            if g.nodes[source]["kind"] == "step":
-                order.add_edge(g.nodes[source]["name"], name)
+    order = step_graph(g, cell)
     value: dict[str, str] = {}  # step name -> node id it stands for, or ZERO
 
     def operand(text: str) -> str:
@@ -269,8 +272,6 @@ def prune(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
 
 def _reachable_cells_in_source(g: nx.MultiDiGraph) -> set[str]:
     """Cells that the text connects to `output` through x or y inputs."""
-    from bmnas_dsl.validate import cell_graph
-
     cells = cell_graph(g)
     found: set[str] = set()
     for u, _ in g.in_edges(OUTPUT):
@@ -281,8 +282,6 @@ def _reachable_cells_in_source(g: nx.MultiDiGraph) -> set[str]:
 
 def _cell_order(g: nx.MultiDiGraph) -> list[str]:
     """Cells in dependency order, ties broken by declaration order."""
-    from bmnas_dsl.validate import cell_graph
-
     cells = cell_graph(g)
     index = {g.nodes[n]["name"]: g.nodes[n]["index"] for n in nodes_of_kind(g, "cell")}
     return list(nx.lexicographical_topological_sort(cells, key=index.__getitem__))

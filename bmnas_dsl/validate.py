@@ -14,15 +14,18 @@ import networkx as nx
 from bmnas_dsl.ast import NO_SPAN, Span
 from bmnas_dsl.diagnostics import Diagnostic
 from bmnas_dsl.ir import (
+    cell_graph,
     cell_id,
     cell_steps,
     feature_id,
     input_id,
     nodes_of_kind,
+    step_graph,
     step_id,
 )
 from bmnas_dsl.names import identifier_problem, suggest
 from bmnas_dsl.ops import OPS, known_op_names, resolve_op
+from bmnas_dsl.prune import prune_warnings
 
 MAX_INT = 2**31 - 1
 TASKS = ("multiclass", "multilabel")
@@ -341,37 +344,6 @@ def check_output(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
         )
 
 
-def cell_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
-    """Cells only, with an edge a -> b when cell b takes cell a as an input."""
-    cells = nx.DiGraph()
-    for node in nodes_of_kind(g, "cell"):
-        cells.add_node(g.nodes[node]["name"])
-        for port in ("x", "y"):
-            for source, _, data in g.in_edges(
-                input_id(g.nodes[node]["name"], port), data=True
-            ):
-                if g.nodes[source]["kind"] == "cell":
-                    cells.add_edge(
-                        g.nodes[source]["name"],
-                        g.nodes[node]["name"],
-                        span=data["span"],
-                    )
-    return cells
-
-
-def step_graph(g: nx.MultiDiGraph, cell: str) -> nx.DiGraph:
-    """Steps of one cell, with an edge a -> b when step b takes step a as an operand."""
-    steps = nx.DiGraph()
-    for node in cell_steps(g, cell):
-        steps.add_node(g.nodes[node]["name"])
-        for source, _, data in g.in_edges(node, data=True):
-            if g.nodes[source]["kind"] == "step":
-                steps.add_edge(
-                    g.nodes[source]["name"], g.nodes[node]["name"], span=data["span"]
-                )
-    return steps
-
-
 def _cycles(
     graph: nx.DiGraph, order: dict[str, int]
 ) -> Iterator[tuple[list[str], Span]]:
@@ -431,8 +403,6 @@ PASSES: tuple[Pass, ...] = (
 
 def validate(g: nx.MultiDiGraph) -> list[Diagnostic]:
     """Every error of the IR, then the warnings that pruning finds, sorted by position."""
-    from bmnas_dsl.prune import prune_warnings
-
     diagnostics = [d for check in PASSES for d in check(g)]
     diagnostics += prune_warnings(g, structurally_sound=not diagnostics)
     return sorted(diagnostics, key=Diagnostic.sort_key)
