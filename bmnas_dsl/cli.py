@@ -197,6 +197,54 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from bmnas_dsl.bank import BankError, genotype_problems
+    from bmnas_dsl.datasets import resolve_data
+
+    try:
+        bank = resolve_data(args.data)
+    except BankError as exc:
+        print(f"bmnas data: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    summary = {
+        "task": bank.task,
+        "classes": bank.classes,
+        "samples": bank.size,
+        "splits": bank.split_sizes(),
+        "features": [{"name": n, "shape": list(bank.shape(n))} for n in bank.features],
+        "info": bank.info,
+    }
+    if args.genotype:
+        result = _load_valid(args.genotype)
+        if result is None:
+            return EXIT_INVALID
+        inputs = [(i["name"], i["shape"]) for i in describe(result.pruned)["inputs"]]
+        found = genotype_problems(bank, inputs)
+        if found:
+            print(
+                f"bmnas data: error: {args.genotype}: " + "; ".join(found),
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    sizes = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    print(
+        f"{args.data}: {bank.task}, {bank.classes} classes, {bank.size} samples ({sizes})"
+    )
+    for feature in summary["features"]:
+        print(f"  {feature['name']:<16} {feature['shape']}")
+    for view, report in bank.info.get("backbones", {}).items():
+        print(
+            f"  backbone {view}: test accuracy {report['test_accuracy']:.3f} "
+            f"(val {report['val_accuracy']:.3f}, epoch {report['epoch']})"
+        )
+    if args.genotype:
+        print(f"{args.genotype}: every input is in the bank with the declared shape")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bmnas",
@@ -267,6 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT.npz", help="write the logits here"
     )
     infer.set_defaults(run=cmd_infer)
+
+    data = sub.add_parser("data", help="prepare, validate and describe a data set")
+    data.add_argument(
+        "data", metavar="DATA", help="mfeat, mfeat:VIEW,..., planted or a bank path"
+    )
+    data.add_argument(
+        "--genotype", metavar="FILE", help="check its inputs against the bank"
+    )
+    data.add_argument("--json", action="store_true")
+    data.set_defaults(run=cmd_data)
     return parser
 
 

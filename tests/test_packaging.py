@@ -71,6 +71,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_grammar_and_templates(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "bmnas_dsl/grammar/bmg.lark" in names
+    assert "bmnas_dsl/datasets/mfeat.tar.xz" in names
+    assert "bmnas_dsl/datasets/MFEAT-ATTRIBUTION.md" in names
+    assert "bmnas_dsl/templates/module.py.j2" in names
     assert "bmnas_dsl/templates/__init__.py" in names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "grammar/"))]
 

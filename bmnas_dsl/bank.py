@@ -1,0 +1,249 @@
+"""The feature bank: the on-disk format that search and training read (docs/data.md).
+
+A bank is one uncompressed `.npz` file, read with `allow_pickle=False`:
+- `meta`: a 0-d string array holding JSON: format name and version, task, classes, the
+  modalities with their features in order, and free provenance;
+- `<modality>.<feature>`: float32 arrays (N, *shape), one per feature;
+- `labels`: int64 (N,) class indices, or (N, K) 0/1 for multilabel;
+- `split`: int8 (N,), 0 = train, 1 = val, 2 = test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmnas_dsl.fileio import write_atomic
+
+FORMAT = "bmnas-feature-bank"
+VERSION = 1
+SPLITS = ("train", "val", "test")
+TASKS = ("multiclass", "multilabel")
+
+
+class BankError(Exception):
+    """A feature bank that cannot be used; the message names every problem found."""
+
+
+@dataclass
+class FeatureBank:
+    features: dict[str, np.ndarray]  # "modality.feature" -> (N, *shape), modality order
+    labels: np.ndarray
+    split: np.ndarray
+    task: str
+    classes: int
+    info: dict[str, Any] = field(default_factory=dict)  # provenance, free-form
+
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def modalities(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for name in self.features:
+            modality, feature = name.split(".", 1)
+            grouped.setdefault(modality, []).append(feature)
+        return grouped
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.features[name].shape[1:])
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == SPLITS.index(split))
+
+    def split_sizes(self) -> dict[str, int]:
+        return {
+            name: int(np.sum(self.split == code)) for code, name in enumerate(SPLITS)
+        }
+
+    def select(self, modalities: list[str]) -> FeatureBank:
+        """The same bank with only these modalities, in the order given."""
+        unknown = [m for m in modalities if m not in self.modalities]
+        if unknown:
+            raise BankError(
+                f"no modality {', '.join(unknown)} in this bank "
+                f"(it has {', '.join(self.modalities)})"
+            )
+        chosen = {
+            f"{m}.{f}": self.features[f"{m}.{f}"]
+            for m in modalities
+            for f in self.modalities[m]
+        }
+        return replace(self, features=chosen)
+
+
+def problems(bank: FeatureBank) -> list[str]:
+    """Everything wrong with a bank, as messages naming the array concerned."""
+    found = []
+    if bank.task not in TASKS:
+        found.append(f"task '{bank.task}' is not one of {', '.join(TASKS)}")
+    if not (isinstance(bank.classes, int) and bank.classes >= 1):
+        found.append(f"classes must be a positive integer, not {bank.classes!r}")
+    n = bank.labels.shape[0] if bank.labels.ndim else 0
+    if not bank.features:
+        found.append("the bank has no features")
+    for name, array in bank.features.items():
+        if name.count(".") != 1 or not all(name.split(".")):
+            found.append(f"feature name '{name}' is not of the form modality.feature")
+        if array.ndim < 2:
+            found.append(
+                f"feature '{name}' has shape {array.shape}; expected (N, C, ...)"
+            )
+            continue
+        if array.shape[0] != n:
+            found.append(
+                f"feature '{name}' has {array.shape[0]} samples, labels have {n}"
+            )
+        if not np.issubdtype(array.dtype, np.floating):
+            found.append(f"feature '{name}' has dtype {array.dtype}; expected floats")
+        elif not np.all(np.isfinite(array)):
+            bad = int(np.sum(~np.isfinite(array)))
+            found.append(f"feature '{name}' contains {bad} NaN or Inf value(s)")
+    found += _label_problems(bank, n)
+    if bank.split.shape != (n,):
+        found.append(f"split has shape {bank.split.shape}; expected ({n},)")
+    else:
+        if np.any((bank.split < 0) | (bank.split > 2)):
+            found.append("split values must be 0 (train), 1 (val) or 2 (test)")
+        for name, size in bank.split_sizes().items():
+            if size == 0:
+                found.append(f"the {name} split is empty")
+    return found
+
+
+def _label_problems(bank: FeatureBank, n: int) -> list[str]:
+    labels = bank.labels
+    if not np.issubdtype(labels.dtype, np.integer):
+        return [f"labels have dtype {labels.dtype}; expected integers"]
+    if bank.task == "multiclass":
+        if labels.ndim != 1:
+            return [f"multiclass labels must be (N,), not {labels.shape}"]
+        if labels.size and (labels.min() < 0 or labels.max() >= bank.classes):
+            return [
+                f"labels out of range: {int(labels.min())}..{int(labels.max())} for "
+                f"{bank.classes} classes (expected 0..{bank.classes - 1})"
+            ]
+    elif bank.task == "multilabel":
+        if labels.ndim != 2 or labels.shape[1] != bank.classes:
+            return [
+                f"multilabel labels must be (N, {bank.classes}), not {labels.shape}"
+            ]
+        if labels.size and not np.all((labels == 0) | (labels == 1)):
+            return ["multilabel labels must be 0 or 1"]
+    return []
+
+
+def validate(bank: FeatureBank, source: str = "feature bank") -> FeatureBank:
+    found = problems(bank)
+    if found:
+        raise BankError(f"{source}: " + "; ".join(found))
+    return bank
+
+
+def save_bank(bank: FeatureBank, path: str | Path) -> None:
+    """Validate and write atomically (a failed write leaves any older bank in place)."""
+    validate(bank)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "task": bank.task,
+        "classes": bank.classes,
+        "modalities": [
+            {
+                "name": m,
+                "features": [
+                    {"name": f, "shape": list(bank.shape(f"{m}.{f}"))} for f in fs
+                ],
+            }
+            for m, fs in bank.modalities.items()
+        ],
+        "info": bank.info,
+    }
+    arrays = {
+        name: np.ascontiguousarray(a, dtype=np.float32)
+        for name, a in bank.features.items()
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+        labels=bank.labels.astype(np.int64),
+        split=bank.split.astype(np.int8),
+        **arrays,
+    )
+    write_atomic(path, buffer.getvalue())
+
+
+def load_bank(path: str | Path) -> FeatureBank:
+    """Read and validate a bank; BankError says what is wrong and where."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise BankError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise BankError(
+            f"{path}: not a feature bank (.npz without pickles): {exc}"
+        ) from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except KeyError:
+        raise BankError(f"{path}: no 'meta' entry; not a bmnas feature bank") from None
+    except json.JSONDecodeError as exc:
+        raise BankError(f"{path}: 'meta' is not JSON ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise BankError(f"{path}: 'meta' does not declare format '{FORMAT}'")
+    if meta.get("version") != VERSION:
+        raise BankError(
+            f"{path}: feature bank version {meta.get('version')}; this bmnas reads {VERSION}"
+        )
+    missing = [k for k in ("labels", "split") if k not in arrays]
+    if missing:
+        raise BankError(f"{path}: missing array(s) {', '.join(missing)}")
+    labels, split = arrays.pop("labels"), arrays.pop("split")
+    order = [
+        f"{m['name']}.{f['name']}"
+        for m in meta.get("modalities", [])
+        for f in m["features"]
+    ]
+    undeclared = sorted(set(arrays) - set(order))
+    absent = [name for name in order if name not in arrays]
+    if undeclared or absent:
+        raise BankError(
+            f"{path}: arrays and meta disagree"
+            + (f"; not declared: {', '.join(undeclared)}" if undeclared else "")
+            + (f"; declared but missing: {', '.join(absent)}" if absent else "")
+        )
+    bank = FeatureBank(
+        features={name: arrays[name] for name in order},
+        labels=labels,
+        split=split,
+        task=meta.get("task", "multiclass"),
+        classes=meta.get("classes", 0),
+        info=meta.get("info", {}),
+    )
+    return validate(bank, str(path))
+
+
+def genotype_problems(
+    bank: FeatureBank, inputs: list[tuple[str, list[int]]]
+) -> list[str]:
+    """Features a genotype declares (name, shape) that the bank lacks or shapes otherwise."""
+    found = []
+    for name, shape in inputs:
+        if name not in bank.features:
+            found.append(f"feature '{name}' of the genotype is not in the bank")
+        elif tuple(shape) != bank.shape(name):
+            found.append(
+                f"feature '{name}' is {list(bank.shape(name))} in the bank but "
+                f"{list(shape)} in the genotype"
+            )
+    return found
