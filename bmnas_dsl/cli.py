@@ -235,11 +235,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     )
     for feature in summary["features"]:
         print(f"  {feature['name']:<16} {feature['shape']}")
-    for view, report in bank.info.get("backbones", {}).items():
-        print(
-            f"  backbone {view}: test accuracy {report['test_accuracy']:.3f} "
-            f"(val {report['val_accuracy']:.3f}, epoch {report['epoch']})"
-        )
+    if bank.info.get("dataset") == "mfeat":  # `info` is free-form in other banks
+        for view, report in bank.info["backbones"].items():
+            print(
+                f"  backbone {view}: test accuracy {report['test_accuracy']:.3f} "
+                f"(val {report['val_accuracy']:.3f}, epoch {report['epoch']})"
+            )
     if args.genotype:
         print(f"{args.genotype}: every input is in the bank with the declared shape")
     return EXIT_OK

@@ -302,3 +302,12 @@ def test_planted_is_deterministic():
     for name in first.features:
         np.testing.assert_array_equal(first.features[name], second.features[name])
     assert not np.array_equal(make_planted(seed=1).labels, first.labels)
+
+
+def test_data_command_describes_a_bank_with_free_form_info(tmp_path):
+    bank = replace(small_bank(), info={"backbones": "r3d-18 + vggish", "dataset": "clips"})
+    save_bank(bank, tmp_path / "bank.npz")
+    result = run_bmnas("data", str(tmp_path / "bank.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "multiclass, 3 classes, 12 samples (train 4, val 4, test 4)" in result.stdout
+    assert "w.g" in result.stdout
