@@ -305,7 +305,9 @@ def test_planted_is_deterministic():
 
 
 def test_data_command_describes_a_bank_with_free_form_info(tmp_path):
-    bank = replace(small_bank(), info={"backbones": "r3d-18 + vggish", "dataset": "clips"})
+    bank = replace(
+        small_bank(), info={"backbones": "r3d-18 + vggish", "dataset": "clips"}
+    )
     save_bank(bank, tmp_path / "bank.npz")
     result = run_bmnas("data", str(tmp_path / "bank.npz"))
     assert result.returncode == 0, result.stderr
