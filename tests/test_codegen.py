@@ -13,6 +13,7 @@ import torch
 from conftest import EXAMPLES, MINIMAL, REPO, run_bmnas
 from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bmnas_dsl.codegen import TORCH_ATTRIBUTES, Source, render_module
 from bmnas_dsl.describe import describe
@@ -214,21 +215,34 @@ def test_torch_attribute_list_covers_the_installed_torch():
     assert names <= TORCH_ATTRIBUTES
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(genotypes())
-def test_random_genotypes_compile_and_run(text):
-    result = analyse_text(text)
-    source = render_module(result.pruned, Source("random.bmg", text))
-    module = import_generated(source)
-    model = module.Model().eval()
-    out = model(*module.example_inputs(2))
-    info = describe(result.pruned)
-    assert tuple(out.shape) == (2, info["classes"])
-    assert sum(p.numel() for p in model.parameters()) == info["params"]["total"]
-    formatted = subprocess.run(
-        [*RUFF, "format", "--isolated", "--check", "-"],
-        input=source,
-        text=True,
-        capture_output=True,
-    )
-    assert formatted.returncode == 0
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(genotypes(), min_size=5, max_size=5))
+def test_random_genotypes_meet_the_module_contract(tmp_path_factory, texts):
+    """Five random genotypes per example, each compiled into a temporary directory and
+    imported there in a fresh interpreter (one per genotype), like the examples."""
+    folder = tmp_path_factory.mktemp("random")
+    for index, text in enumerate(texts):
+        result = analyse_text(text)
+        source = render_module(result.pruned, Source(f"random{index}.bmg", text))
+        (folder / f"random{index}.py").write_text(source)
+        formatted = subprocess.run(
+            [*RUFF, "format", "--isolated", "--check", "-"],
+            input=source,
+            text=True,
+            capture_output=True,
+        )
+        assert formatted.returncode == 0
+        probe = subprocess.run(
+            [sys.executable, "-c", CONTRACT_PROBE, f"random{index}"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert probe.returncode == 0, probe.stderr
+        report = json.loads(probe.stdout)
+        info = describe(result.pruned)
+        assert report["shape"] == [3, info["classes"]]
+        assert report["params"] == info["params"]["total"]
+        assert report["same_after_reload"]
