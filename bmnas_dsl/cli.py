@@ -246,6 +246,61 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from bmnas_dsl.bank import BankError
+    from bmnas_dsl.datasets import resolve_data
+    from bmnas_dsl.search.runner import SearchError, Training, read_settings, run_search
+    from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
+
+    try:
+        if args.resume:
+            if not args.run_dir:
+                raise SearchError(
+                    "--resume needs --run-dir (the interrupted run's directory)"
+                )
+            run_dir = Path(args.run_dir)
+            space, training, data, output = read_settings(run_dir)
+            output = args.output or output
+        else:
+            if not args.data or not args.output:
+                raise SearchError(
+                    "a new search needs --data and -o (or --resume --run-dir R)"
+                )
+            data, output = args.data, args.output
+            run_dir = Path(args.run_dir or Path(output).with_suffix(".run"))
+        bank = resolve_data(data)
+        if not args.resume:
+            features = tuple((name, bank.shape(name)) for name in bank.features)
+            space = SearchSpace(
+                features=features,
+                classes=bank.classes,
+                task=bank.task,
+                C=args.C,
+                L=args.L,
+                cells=args.cells,
+                steps=args.steps,
+                node_multiplier=args.node_multiplier,
+                ops=tuple(args.ops or PAPER_OPS),
+                cell_inputs=args.cell_inputs,
+                mixing=args.mixing,
+                dropout=args.dropout,
+            )
+            training = Training(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                alternation=args.alternation,
+                threads=args.threads,
+            )
+        genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
+    except (BankError, SearchError) as exc:
+        print(f"bmnas search: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    write_atomic(output, genotype)
+    print(f"wrote {output} (run directory {run_dir})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bmnas",
@@ -326,6 +381,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--json", action="store_true")
     data.set_defaults(run=cmd_data)
+
+    search = sub.add_parser(
+        "search", help="BM-NAS search on a data set; writes the genotype"
+    )
+    search.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
+    search.add_argument("-o", "--output", metavar="ARCH.bmg")
+    search.add_argument("--run-dir", metavar="R", help="default: ARCH.run beside -o")
+    search.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir"
+    )
+    search.add_argument("--epochs", type=int, default=30)
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--cells", type=int, default=2, metavar="N")
+    search.add_argument("--steps", type=int, default=2, metavar="M")
+    search.add_argument(
+        "--node-multiplier", type=int, metavar="K", help="`out` = last K steps"
+    )
+    search.add_argument("--C", type=int, default=32)
+    search.add_argument("--L", type=int, default=8)
+    search.add_argument("--batch-size", type=int, default=64)
+    search.add_argument("--dropout", type=float, default=0.1)
+    search.add_argument(
+        "--ops", nargs="+", metavar="OP", help="op pool (default: all five)"
+    )
+    search.add_argument("--cell-inputs", choices=["any", "features"], default="any")
+    search.add_argument("--mixing", choices=["same", "separate"], default="same")
+    search.add_argument("--alternation", choices=["step", "epoch"], default="step")
+    search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    search.set_defaults(run=cmd_search)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""BM-NAS search: the hypernet, the bilevel optimisation and genotype derivation."""

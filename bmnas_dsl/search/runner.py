@@ -1,0 +1,366 @@
+"""The bilevel search loop: first-order DARTS updates, per-epoch derivation, the run
+directory (settings, JSONL log, atomic checkpoints, best genotype) and resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from bmnas_dsl.bank import FeatureBank
+from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.layers import PositionPool
+from bmnas_dsl.search.hypernet import Hypernet
+from bmnas_dsl.search.space import SearchSpace
+
+SETTINGS = "settings.json"
+LOG = "log.jsonl"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.bmg"
+
+
+@dataclass(frozen=True)
+class Training:
+    """Optimisation knobs (defaults: the released code, semantics.md)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 0
+    alternation: Literal["step", "epoch"] = "step"
+    weight_lr: float = 1e-3
+    weight_lr_min: float = 1e-6
+    weight_decay: float = 3e-4
+    arch_lr: float = 3e-4
+    arch_weight_decay: float = 1e-3
+    threads: int | None = None
+
+
+class SearchError(Exception):
+    """A search that cannot start or go on; the message says why."""
+
+
+def pool_features(bank: FeatureBank, names: list[str], L: int) -> list[torch.Tensor]:
+    """Reshape step 2, parameter-free, applied once to the whole bank: (N, C_in, L)."""
+    pooled = []
+    for name in names:
+        shape = bank.shape(name)
+        rest = math.prod(shape[2:]) if len(shape) > 2 else 1
+        pool = PositionPool(shape[1] if len(shape) > 1 else 1, L, rest)
+        with torch.no_grad():
+            pooled.append(pool(torch.from_numpy(bank.features[name]).float()))
+    return pooled
+
+
+def space_for(bank: FeatureBank, **knobs: Any) -> SearchSpace:
+    features = tuple((name, bank.shape(name)) for name in bank.features)
+    return SearchSpace(features=features, classes=bank.classes, task=bank.task, **knobs)
+
+
+def loss_function(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if task == "multilabel":
+        return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(
+            logits, y.float()
+        )
+    return nn.functional.cross_entropy
+
+
+def metric(task: str, logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy (multiclass) or weighted F1 at threshold 0.5 (multilabel)."""
+    if task != "multilabel":
+        return float((logits.argmax(1) == labels).float().mean())
+    predicted = logits > 0
+    truth = labels.bool()
+    tp = (predicted & truth).sum(0).float()
+    precision = tp / predicted.sum(0).clamp(min=1)
+    recall = tp / truth.sum(0).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    support = truth.sum(0).float()
+    return float((f1 * support).sum() / support.sum().clamp(min=1))
+
+
+class Search:
+    """One search run; state lives in memory and, each epoch, in the run directory."""
+
+    def __init__(
+        self, bank: FeatureBank, space: SearchSpace, training: Training, data: str
+    ) -> None:
+        self.bank, self.space, self.training, self.data = bank, space, training, data
+        torch.manual_seed(training.seed)
+        self.model = Hypernet(space)
+        self.inputs = pool_features(bank, [name for name, _ in space.features], space.L)
+        self.labels = torch.from_numpy(bank.labels)
+        self.train_index = torch.from_numpy(bank.indices("train"))
+        self.val_index = torch.from_numpy(bank.indices("val"))
+        self.weight_optimiser = torch.optim.Adam(
+            self.model.weight_parameters(),
+            lr=training.weight_lr,
+            weight_decay=training.weight_decay,
+        )
+        self.arch_optimiser = torch.optim.Adam(
+            self.model.arch_parameters(),
+            lr=training.arch_lr,
+            betas=(0.5, 0.999),
+            weight_decay=training.arch_weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_optimiser, T_max=training.epochs, eta_min=training.weight_lr_min
+        )
+        self.generator = torch.Generator().manual_seed(training.seed)
+        self.loss = loss_function(space.task)
+        self.epoch = 0
+        self.best: dict[str, Any] | None = None
+        self.seconds = 0.0
+
+    # -- one epoch ---------------------------------------------------------------
+    def batch(self, index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return [x[index] for x in self.inputs], self.labels[index]
+
+    def _step(self, index: torch.Tensor, architecture: bool) -> float:
+        """One update of either the architecture or the weights; the other set is frozen
+        (no gradient is even computed for it)."""
+        trained = (
+            self.model.arch_parameters()
+            if architecture
+            else self.model.weight_parameters()
+        )
+        frozen = (
+            self.model.weight_parameters()
+            if architecture
+            else self.model.arch_parameters()
+        )
+        optimiser = self.arch_optimiser if architecture else self.weight_optimiser
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            self.model.train()
+            optimiser.zero_grad(set_to_none=True)
+            inputs, labels = self.batch(index)
+            loss = self.loss(self.model(inputs), labels)
+            loss.backward()
+            optimiser.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        del trained
+        return float(loss.detach())
+
+    def run_epoch(self) -> dict[str, float]:
+        size = self.training.batch_size
+        train = self.train_index[
+            torch.randperm(len(self.train_index), generator=self.generator)
+        ]
+        val = self.val_index[
+            torch.randperm(len(self.val_index), generator=self.generator)
+        ]
+        train_batches, val_batches = train.split(size), val.split(size)
+        weight_losses, arch_losses = [], []
+        if self.training.alternation == "step":
+            # DARTS: one architecture step on a validation batch, then one weight step.
+            for number, batch in enumerate(train_batches):
+                arch_losses.append(
+                    self._step(val_batches[number % len(val_batches)], True)
+                )
+                weight_losses.append(self._step(batch, False))
+        else:
+            # The released code: a whole epoch of weight steps, then one of arch steps.
+            weight_losses = [self._step(batch, False) for batch in train_batches]
+            arch_losses = [self._step(batch, True) for batch in val_batches]
+        self.scheduler.step()
+        return {
+            "train_loss": sum(weight_losses) / len(weight_losses),
+            "arch_loss": sum(arch_losses) / len(arch_losses),
+        }
+
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        with torch.no_grad():
+            inputs, labels = self.batch(self.val_index)
+            logits = self.model(inputs)
+        return {
+            "val_loss": float(self.loss(logits, labels)),
+            "val_metric": metric(self.space.task, logits, labels),
+        }
+
+    # -- state -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "weight_optimiser": self.weight_optimiser.state_dict(),
+            "arch_optimiser": self.arch_optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best": self.best,
+            "seconds": self.seconds,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.model.load_state_dict(state["model"])
+        self.weight_optimiser.load_state_dict(state["weight_optimiser"])
+        self.arch_optimiser.load_state_dict(state["arch_optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.best = state["best"]
+        self.seconds = state["seconds"]
+
+
+def save_checkpoint(search: Search, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(search.state(), buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SearchError(f"{path}: cannot read the checkpoint ({exc})") from None
+
+
+def settings_json(
+    space: SearchSpace, training: Training, data: str, output: str
+) -> dict[str, Any]:
+    return {
+        "data": data,
+        "output": output,
+        "space": space.to_json(),
+        "training": asdict(training),
+    }
+
+
+def progress(epoch: int, total: int, record: dict[str, Any]) -> None:
+    line = (
+        f"epoch {epoch}/{total}  train loss {record['train_loss']:.3f}  "
+        f"val loss {record['val_loss']:.3f}  val metric {record['val_metric']:.4f}"
+    )
+    if sys.stderr.isatty():
+        width = 24
+        done = int(width * epoch / total)
+        end = "\n" if epoch == total else ""
+        print(
+            f"\r[{'#' * done}{'.' * (width - done)}] {line}", end=end, file=sys.stderr
+        )
+    else:
+        print(line, file=sys.stderr)
+
+
+def run_search(
+    bank: FeatureBank,
+    space: SearchSpace,
+    training: Training,
+    data: str,
+    run_dir: Path,
+    output: str,
+    resume: bool = False,
+    derive: Callable[[Search, int, float], str] | None = None,
+) -> str:
+    """Search for `training.epochs` epochs (continuing from the run directory's checkpoint
+    when `resume`); return the best genotype's .bmg text (also in run_dir/best.bmg)."""
+    from bmnas_dsl.search.emit import derive_bmg
+
+    derive = derive or derive_bmg
+    if space.cell_inputs == "features" and space.cells > len(space.features) - 1:
+        raise SearchError(
+            f"--cell-inputs features can place at most {len(space.features) - 1} cells "
+            f"with {len(space.features)} features (each cell needs an unused feature)"
+        )
+    threads = torch.get_num_threads()
+    if training.threads:
+        torch.set_num_threads(training.threads)
+    try:
+        search = Search(bank, space, training, data)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            search.load_state(load_checkpoint(run_dir / CHECKPOINT))
+            _truncate_log(run_dir / LOG, search.epoch)
+        else:
+            write_atomic(
+                run_dir / SETTINGS,
+                json.dumps(settings_json(space, training, data, output), indent=2)
+                + "\n",
+            )
+            write_atomic(run_dir / LOG, "")
+        while search.epoch < training.epochs:
+            start = time.perf_counter()
+            record = search.run_epoch()
+            record.update(search.evaluate())
+            search.epoch += 1
+            search.seconds += time.perf_counter() - start
+            genotype = derive(search, search.epoch, record["val_metric"])
+            if search.best is None or record["val_metric"] >= search.best["val_metric"]:
+                search.best = {  # ties go to the later epoch
+                    "epoch": search.epoch,
+                    "val_metric": record["val_metric"],
+                    "genotype": genotype,
+                }
+            _append_log(run_dir / LOG, search, record, genotype)
+            write_atomic(run_dir / BEST, search.best["genotype"])
+            save_checkpoint(search, run_dir / CHECKPOINT)
+            progress(search.epoch, training.epochs, record)
+        assert search.best is not None
+        return search.best["genotype"]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _append_log(
+    path: Path, search: Search, record: dict[str, Any], genotype: str
+) -> None:
+    weights = search.model.cell_weights()
+
+    def rounded(tensors: list[torch.Tensor]) -> list[list[float]]:
+        return [[round(float(v), 5) for v in t.detach()] for t in tensors]
+
+    entry = {
+        "epoch": search.epoch,
+        **{k: round(v, 6) for k, v in record.items()},
+        "seconds": round(search.seconds, 3),
+        "alpha": rounded([w.alpha_x for w in weights]),
+        "beta": [rounded(w.beta_a) for w in weights],
+        "gamma": [rounded(w.gamma) for w in weights],
+        "genotype": genotype,
+    }
+    if search.space.mixing == "separate":
+        entry["alpha_y"] = rounded([w.alpha_y for w in weights])
+        entry["beta_b"] = [rounded(w.beta_b) for w in weights]
+    text = path.read_text() if path.exists() else ""
+    write_atomic(path, text + json.dumps(entry) + "\n")
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Keep the log lines of the epochs the checkpoint holds (a kill between writing the
+    log and the checkpoint leaves one line too many)."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    write_atomic(path, "".join(lines[:epochs]))
+
+
+def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:
+    """The settings a run was started with: space, training, data and output path."""
+    try:
+        data = json.loads((run_dir / SETTINGS).read_text())
+        return (
+            SearchSpace.from_json(data["space"]),
+            Training(**data["training"]),
+            data["data"],
+            data["output"],
+        )
+    except FileNotFoundError:
+        raise SearchError(
+            f"{run_dir}: no {SETTINGS}; not a search run directory"
+        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SearchError(
+            f"{run_dir / SETTINGS}: unreadable settings ({exc})"
+        ) from None

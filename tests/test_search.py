@@ -1,0 +1,239 @@
+"""The search: hypernet shapes, bilevel gradient separation, derivation to .bmg, the run
+directory, resume, and recovery of the planted structure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_bmnas
+
+from bmnas_dsl.bank import FeatureBank, save_bank
+from bmnas_dsl.datasets.planted import make_planted
+from bmnas_dsl.frontend import analyse_text
+from bmnas_dsl.parser import parse
+from bmnas_dsl.search.hypernet import Hypernet
+from bmnas_dsl.search.runner import (
+    CHECKPOINT,
+    LOG,
+    Search,
+    SearchError,
+    Training,
+    run_search,
+    space_for,
+)
+
+
+def tiny_bank(n: int = 60, seed: int = 0) -> FeatureBank:
+    rng = np.random.default_rng(seed)
+    return FeatureBank(
+        features={
+            "a.f1": rng.standard_normal((n, 4, 5)).astype(np.float32),
+            "a.f2": rng.standard_normal((n, 6)).astype(np.float32),
+            "b.g": rng.standard_normal((n, 3, 2, 2)).astype(np.float32),
+        },
+        labels=rng.integers(0, 3, n),
+        split=np.array([0, 0, 1, 2] * (n // 4), dtype=np.int8),
+        task="multiclass",
+        classes=3,
+    )
+
+
+SPACE = {"C": 8, "L": 4, "cells": 2, "steps": 2}
+
+
+@pytest.mark.parametrize("cell_inputs", ["any", "features"])
+@pytest.mark.parametrize("mixing", ["same", "separate"])
+def test_hypernet_shapes_and_architecture_parameters(cell_inputs, mixing):
+    bank = tiny_bank()
+    space = space_for(bank, cell_inputs=cell_inputs, mixing=mixing, **SPACE)
+    model = Hypernet(space)
+    pooled = Search(bank, space, Training(epochs=1), "tiny").inputs
+    assert [tuple(x.shape) for x in pooled] == [(60, 4, 4), (60, 6, 4), (60, 3, 4)]
+    assert model([x[:5] for x in pooled]).shape == (5, 3)
+    alphas = [p.shape for p in model.alpha_x]
+    assert alphas == ([(3, 2), (4, 2)] if cell_inputs == "any" else [(3, 2), (3, 2)])
+    assert [p.shape for p in model.beta_a] == [(2, 2), (3, 2)] * 2
+    assert [p.shape for p in model.gamma] == [(5,)] * 4
+    copies = 2 if mixing == "separate" else 1
+    assert len(model.arch_parameters()) == (2 + 4) * copies + 4
+    arch = {id(p) for p in model.arch_parameters()}
+    assert not arch & {id(p) for p in model.weight_parameters()}
+
+
+def test_each_update_moves_only_its_own_parameters():
+    bank = tiny_bank()
+    search = Search(bank, space_for(bank, **SPACE), Training(epochs=1), "tiny")
+    index = torch.arange(8)
+    weights = [p.detach().clone() for p in search.model.weight_parameters()]
+    arch = [p.detach().clone() for p in search.model.arch_parameters()]
+    search._step(index, architecture=True)
+    assert all(p.grad is None for p in search.model.weight_parameters())
+    assert all(p.grad is not None for p in search.model.arch_parameters())
+    assert all(
+        torch.equal(a, p)
+        for a, p in zip(weights, search.model.weight_parameters(), strict=True)
+    )
+    assert not all(
+        torch.equal(a, p)
+        for a, p in zip(arch, search.model.arch_parameters(), strict=True)
+    )
+    for p in search.model.arch_parameters():
+        p.grad = None
+    arch = [p.detach().clone() for p in search.model.arch_parameters()]
+    search._step(index, architecture=False)
+    assert all(p.grad is None for p in search.model.arch_parameters())
+    assert all(
+        torch.equal(a, p)
+        for a, p in zip(arch, search.model.arch_parameters(), strict=True)
+    )
+    assert any(p.grad is not None for p in search.model.weight_parameters())
+
+
+def without_timing(text: str) -> object:
+    """The genotype's meaning, less the search time (which differs run to run)."""
+    tree = parse(text)
+    model = tree.models[0]
+    meta = tuple(
+        replace(m, entries=tuple(e for e in m.entries if e.key != "search_seconds"))
+        for m in model.meta
+    )
+    return replace(model, meta=meta)
+
+
+@pytest.mark.parametrize("alternation", ["step", "epoch"])
+def test_search_writes_a_valid_genotype_and_its_run_directory(tmp_path, alternation):
+    bank = tiny_bank()
+    space = space_for(bank, **SPACE)
+    training = Training(epochs=3, batch_size=8, alternation=alternation)
+    text = run_search(bank, space, training, "tiny", tmp_path / "run", "arch.bmg")
+    result = analyse_text(text)
+    assert result.ok, result.render_diagnostics()
+    lines = (tmp_path / "run" / LOG).read_text().splitlines()
+    assert len(lines) == 3
+    entry = json.loads(lines[-1])
+    assert entry["epoch"] == 3
+    assert len(entry["alpha"]) == 2 and len(entry["gamma"][0]) == 2
+    assert abs(sum(entry["gamma"][0][0]) - 1) < 1e-4
+    assert analyse_text(entry["genotype"]).ok
+    best = max(json.loads(line)["val_metric"] for line in lines)
+    assert parse(text).models[0].meta[0].entries[3].value == best  # val_metric
+    assert (tmp_path / "run" / "best.bmg").read_text() == text
+    settings = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert settings["training"]["alternation"] == alternation
+
+
+def test_interrupted_then_resumed_search_equals_the_uninterrupted_one(tmp_path):
+    bank = tiny_bank()
+    space = space_for(bank, **SPACE)
+    training = Training(epochs=4, batch_size=8)
+    whole = run_search(bank, space, training, "tiny", tmp_path / "whole", "a.bmg")
+
+    from bmnas_dsl.search.emit import derive_bmg
+
+    def interrupt_in_epoch_3(search, epoch, metric):
+        if epoch == 3:
+            raise KeyboardInterrupt  # like a kill before epoch 3's checkpoint
+        return derive_bmg(search, epoch, metric)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(
+            bank,
+            space,
+            training,
+            "tiny",
+            tmp_path / "cut",
+            "b.bmg",
+            derive=interrupt_in_epoch_3,
+        )
+    assert len((tmp_path / "cut" / LOG).read_text().splitlines()) == 2
+    resumed = run_search(
+        bank, space, training, "tiny", tmp_path / "cut", "b.bmg", resume=True
+    )
+    assert without_timing(resumed) == without_timing(whole)
+    final = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=True)["model"]
+    again = torch.load(tmp_path / "cut" / CHECKPOINT, weights_only=True)["model"]
+    assert all(torch.equal(final[k], again[k]) for k in final)
+    whole_log = [
+        json.loads(line) for line in (tmp_path / "whole" / LOG).read_text().splitlines()
+    ]
+    cut_log = [
+        json.loads(line) for line in (tmp_path / "cut" / LOG).read_text().splitlines()
+    ]
+    assert [e["val_metric"] for e in whole_log] == [e["val_metric"] for e in cut_log]
+
+
+def test_features_rule_refuses_more_cells_than_it_can_place(tmp_path):
+    bank = tiny_bank()
+    space = space_for(bank, cell_inputs="features", **{**SPACE, "cells": 3})
+    with pytest.raises(SearchError, match="at most 2 cells with 3 features"):
+        run_search(bank, space, Training(epochs=1), "tiny", tmp_path, "x.bmg")
+
+
+def test_search_command_takes_a_bank_path_and_resumes_from_the_run_dir(tmp_path):
+    save_bank(tiny_bank(), tmp_path / "bank.npz")
+    out = tmp_path / "arch.bmg"
+    args = [
+        "search",
+        "--data",
+        str(tmp_path / "bank.npz"),
+        "-o",
+        str(out),
+        "--epochs",
+        "2",
+        "--C",
+        "8",
+        "--L",
+        "4",
+        "--batch-size",
+        "8",
+    ]
+    result = run_bmnas(*args)
+    assert result.returncode == 0, result.stderr
+    assert analyse_text(out.read_text()).ok
+    assert (tmp_path / "arch.run" / "settings.json").exists()
+    again = run_bmnas("search", "--resume", "--run-dir", str(tmp_path / "arch.run"))
+    assert again.returncode == 0, again.stderr
+    assert without_timing(out.read_text()) == without_timing(
+        (tmp_path / "arch.run" / "best.bmg").read_text()
+    )
+    bad = run_bmnas("search", "--data", "nope", "-o", str(out))
+    assert bad.returncode == 1 and "unknown data 'nope'" in bad.stderr
+
+
+def test_short_search_on_mfeat_gives_a_genotype_check_accepts(tmp_path, monkeypatch):
+    monkeypatch.setenv("BMNAS_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "mfeat.bmg"
+    result = run_bmnas(
+        "search",
+        "--data",
+        "mfeat",
+        "-o",
+        str(out),
+        "--epochs",
+        "2",
+        "--C",
+        "16",
+        env={**__import__("os").environ, "BMNAS_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    check = run_bmnas("check", str(out))
+    assert check.returncode == 0, check.stderr
+    assert 'dataset = "mfeat"' in out.read_text()
+
+
+def planted_cells(text: str) -> set[tuple[str, str]]:
+    return {(c.x.text, c.y.text) for c in parse(text).models[0].cells}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planted_structure_is_recovered(tmp_path, seed):
+    bank = make_planted()
+    space = space_for(bank, C=16, L=6, cells=1, steps=1)
+    text = run_search(
+        bank, space, Training(epochs=6, seed=seed), "planted", tmp_path / "run", "p.bmg"
+    )
+    assert planted_cells(text) == {("a.f3", "b.f2")}
