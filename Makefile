@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Every example through the front end, the code generator and the ONNX exporter (checked
-# against PyTorch in ONNX Runtime), then one ONNX Runtime inference on random inputs.
+# against PyTorch in ONNX Runtime), one ONNX Runtime inference on random inputs; then the
+# search pipeline: prepare mfeat, search, check, compile and export the searched genotype.
 run: $(STAMP)
 	@mkdir -p build
 	@for f in examples/*.bmg; do \
@@ -31,6 +32,11 @@ run: $(STAMP)
 	done
 	@$(BIN)/python -c "import numpy as np; np.savez('build/aoa_inputs.npz', **{'video.layer4': np.random.randn(4, 2048, 8, 8, 8), 'skeleton.fc7': np.random.randn(4, 512)})"
 	$(BIN)/bmnas infer build/aoa.onnx --inputs build/aoa_inputs.npz -o build/aoa_logits.npz
+	$(BIN)/bmnas data mfeat
+	$(BIN)/bmnas search --data mfeat -o build/mfeat.bmg --run-dir build/mfeat.run
+	$(BIN)/bmnas check build/mfeat.bmg
+	$(BIN)/bmnas compile build/mfeat.bmg -o build/mfeat.py
+	$(BIN)/bmnas export build/mfeat.bmg -o build/mfeat.onnx
 
 test: $(STAMP)
 	$(BIN)/ruff check .
