@@ -5,7 +5,8 @@ label). Prints a table and writes benchmarks/results/planted_recovery.json.
     python benchmarks/planted_recovery.py [--seeds 10] [--config small|default]
 
 `small` is the configuration of tests/test_search.py (1 cell, 1 step, C = 16, 6 epochs);
-`default` is `bmnas search`'s defaults (2 cells, 2 steps, C = 32, 30 epochs).
+`default` is `bmnas search`'s defaults (2 cells, 2 steps, C = 32, 30 epochs). One thread:
+on a shared machine, OpenMP threads that wait for a busy core make runs erratic.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> int:
             text = run_search(
                 bank,
                 space_for(bank, **knobs),
-                Training(seed=seed, **training),
+                Training(seed=seed, threads=1, **training),
                 "planted",
                 Path(folder),
                 "planted.bmg",
