@@ -44,6 +44,16 @@ model tiny {
 """
 
 
+class PickleExploit:
+    """Unpickling this creates the file `marker`: proof that a pickle was executed."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
 def run_bmnas(*args: str, cwd: Path | None = None, env: dict | None = None):
     """Run the CLI in a fresh interpreter, as a user would."""
     return subprocess.run(

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import run_bmnas
+from conftest import PickleExploit, run_bmnas
 from torch import nn
 
 from bmnas_dsl.bank import (
@@ -152,21 +152,13 @@ def test_other_bank_versions_and_foreign_files_are_refused(tmp_path):
         load_bank(tmp_path / "nometa.npz")
 
 
-class _Exploit:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_pickled_arrays_are_never_loaded(tmp_path):
     marker = tmp_path / "pwned"
     save_bank(small_bank(), tmp_path / "bank.npz")
     with np.load(tmp_path / "bank.npz") as archive:
         arrays = dict(archive)
     evil = np.empty(1, dtype=object)
-    evil[0] = _Exploit(str(marker))
+    evil[0] = PickleExploit(str(marker))
     np.savez(tmp_path / "evil.npz", **{**arrays, "v.f2": evil})
     assert pickle.dumps(evil)  # the file really holds a pickle
     with pytest.raises(BankError, match="not a feature bank"):

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import EXAMPLES, MINIMAL, REPO, run_bmnas
+from conftest import EXAMPLES, MINIMAL, REPO, PickleExploit, run_bmnas
 from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 from safetensors.torch import save_file
@@ -231,19 +231,11 @@ def test_weights_with_wrong_shapes_name_the_keys(tmp_path):
     assert "wrong shape: head.classifier.bias (7,) (model: (60,))" in result.stderr
 
 
-class _Exploit:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_malicious_pickle_is_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     weights = tmp_path / "evil.pt"
     with open(weights, "wb") as handle:
-        pickle.dump({"head.classifier.bias": _Exploit(str(marker))}, handle)
+        pickle.dump({"head.classifier.bias": PickleExploit(str(marker))}, handle)
     result = run_bmnas(
         "export",
         str(REPO / "examples" / "sum.bmg"),
