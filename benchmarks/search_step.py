@@ -1,0 +1,959 @@
+"""Speed of one search update of the BM-NAS hypernet, against a straightforward version.
+
+What is measured (the issue: "at least 3x faster than the released code with the same
+mathematics"):
+
+* **Ours**: `bmnas_dsl.search.runner.Search._step`, the very code a search runs: the
+  batch is gathered from the pooled features, then one update of the weights (training
+  batch) or of the architecture (validation batch) -- forward, loss, backward, optimiser
+  step -- with the other parameter set frozen (`requires_grad_(False)`), so no gradient
+  is computed for it. The `Search` is built on a `FeatureBank` of random data with the
+  configuration's features, already pooled to (C_in, L) (position pooling is then the
+  identity), and random labels.
+* **Straightforward**: the same hypernet written the obvious way, as the authors'
+  released code does: every candidate op computed (Zero too, as `zeros_like`, when it is
+  in the op pool), every edge mixture written as `torch.stack` and a weighted sum, the
+  softmaxes recomputed where they are used, and every update computing the gradients of
+  all parameters (weights and architecture) and then stepping one optimiser. The
+  candidate ops, reshape layers and head are the same `bmnas_dsl.layers` classes, so only
+  the hypernet structure and the update differ. Its state is loaded from ours, and a
+  parity check (same seed, training mode, so the same dropout masks and batch
+  statistics) compares the logits and every gradient of the two before timing.
+* Both use the same optimisers as the search (weights Adam lr 1e-3, weight decay 3e-4;
+  architecture Adam lr 3e-4, betas (0.5, 0.999), weight decay 1e-3), the same data and
+  the same sequence of batch indices. After a warm-up, each repeat runs one architecture
+  step and one weight step of each implementation, the implementation that goes first
+  alternating from repeat to repeat, with the garbage collector off while timing.
+  Reported: the medians in milliseconds, speed-up = straightforward / ours, and the
+  speed-up over the released supernet (159 ms per weight step and 134 ms per
+  architecture step, measured on these machines at the NTU configuration, batch 96, two
+  threads, per the issue; goal: 3x).
+* The reference and the goal apply to `--config ntu --batch 96 --threads 2 --space
+  official --mixing same` only (the issue's conditions).
+* `--config ntu` is the NTU configuration of the paper's best model: eight features
+  (video 512, 1024, 2048, 2048; skeleton 128, 256, 1024, 512 channels) pooled to L = 8,
+  C = 128, 2 cells of 2 steps, 60 classes. `--space official` is the released code's
+  space (ops Sum, Attention, LinearGLU, ConcatFC, no Zero); `--space paper` adds Zero.
+  Cells take any earlier node as input (cells included).
+
+`--profile` adds where the time goes in ours: each stage on its own (batch gather,
+reshape layers, cells and head, forward and backward, optimiser step), the forward time
+of each cell part (candidate ops, edge mixing, projection, norm) and the heaviest torch
+operators. `--prototypes` measures candidate speed-ups of the package, applied here to
+copies (instance patches; the package is untouched), each alone and all together,
+alternating with the unpatched search: dropout masks from `torch.rand_like` instead of
+`bernoulli_`, fused Adam, LinearGLU and ConcatFC with their kernel-1 weight folded when
+x is y (same mixing: cat([a, a]) @ W = a @ (W1 + W2)), and the batch gathered with
+`index_select`.
+
+`--tune-malloc` (a prototype for the whole process, so compare two runs) makes glibc
+keep freed memory for reuse: by default every update unmaps and page-faults in again up
+to tens of MB of activations (hundreds to thousands of minor faults per step, about a
+microsecond each), most with runs of weight steps (epoch alternation).
+
+Noise: the machine is small and shared. The script measures the CPU share other
+processes took during the timing and warns above 10%. Even on a quiet machine the
+absolute times drift between processes and over minutes (the same weight step measured
+at about 46 and about 56 ms, every phase slower alike, while a compute-bound matmul stays
+put), so compare only figures from the same run: the speed-ups over the straightforward
+version and the prototype gains are measured alternately in one process; the speed-up
+over the released code divides a fixed reference by a figure that drifts.
+
+Usage: python benchmarks/search_step.py [--config ntu] [--batch 96] [--threads 2]
+    [--space official|paper] [--mixing same|separate] [--repeats 20] [--json]
+    [--profile] [--prototypes] [--tune-malloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import ctypes
+import ctypes.util
+import functools
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import types
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from bmnas_dsl.bank import FeatureBank
+from bmnas_dsl.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
+from bmnas_dsl.search.hypernet import make_op
+from bmnas_dsl.search.runner import Search, Training, loss_function
+from bmnas_dsl.search.space import PAPER_OPS, RELEASED_OPS, SearchSpace
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    # The NTU RGB-D configuration of the paper's best model (features already pooled).
+    "ntu": {
+        "features": [
+            ("video.f1", 512),
+            ("video.f2", 1024),
+            ("video.f3", 2048),
+            ("video.f4", 2048),
+            ("skeleton.f1", 128),
+            ("skeleton.f2", 256),
+            ("skeleton.f3", 1024),
+            ("skeleton.f4", 512),
+        ],
+        "classes": 60,
+        "C": 128,
+        "L": 8,
+        "cells": 2,
+        "steps": 2,
+    },
+    # A small configuration for smoke tests.
+    "mini": {
+        "features": [("a.f1", 64), ("a.f2", 32), ("b.f1", 48)],
+        "classes": 5,
+        "C": 16,
+        "L": 4,
+        "cells": 2,
+        "steps": 2,
+    },
+}
+SPACES = {"official": RELEASED_OPS, "paper": PAPER_OPS}
+# The authors' released supernet, NTU configuration, batch 96, 2 threads (the issue).
+RELEASED_REFERENCE_MS = {"weight": 159, "arch": 134}
+GOAL = 3.0
+WARMUP = 3
+SPLIT_BATCHES = 2  # batches of random data per split (train, val)
+
+
+# -- the problem -------------------------------------------------------------------
+def make_space(
+    config: str, space: str, mixing: str
+) -> tuple[SearchSpace, dict[str, Any]]:
+    spec = CONFIGS[config]
+    L = spec["L"]
+    features = tuple((name, (channels, L)) for name, channels in spec["features"])
+    return (
+        SearchSpace(
+            features=features,
+            classes=spec["classes"],
+            C=spec["C"],
+            L=L,
+            cells=spec["cells"],
+            steps=spec["steps"],
+            ops=SPACES[space],
+            cell_inputs="any",
+            mixing=mixing,  # type: ignore[arg-type]
+        ),
+        spec,
+    )
+
+
+def random_bank(space: SearchSpace, batch: int, seed: int) -> FeatureBank:
+    """Random features (N, C_in, L) and labels; the train and val splits alternate."""
+    rng = np.random.default_rng(seed)
+    n = 2 * SPLIT_BATCHES * batch
+    features = {
+        name: rng.standard_normal((n, *shape), dtype=np.float32)
+        for name, shape in space.features
+    }
+    return FeatureBank(
+        features=features,
+        labels=rng.integers(0, space.classes, n),
+        split=np.arange(n, dtype=np.int8) % 2,
+        task="multiclass",
+        classes=space.classes,
+        info={"source": "benchmarks/search_step.py, random"},
+    )
+
+
+def build_search(
+    bank: FeatureBank, space: SearchSpace, batch: int, seed: int
+) -> Search:
+    return Search(bank, space, Training(batch_size=batch, seed=seed), data="random")
+
+
+def batch_indices(
+    search: Search, batch: int, count: int, seed: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(validation batch, training batch) pairs, random, the same for every runner."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def pick(index: torch.Tensor) -> torch.Tensor:
+        return index[torch.randperm(len(index), generator=generator)[:batch]]
+
+    return [(pick(search.val_index), pick(search.train_index)) for _ in range(count)]
+
+
+class Runner(Protocol):
+    def _step(self, index: torch.Tensor, architecture: bool) -> float: ...
+
+
+# -- the straightforward hypernet (the released code's structure) -----------------
+def edge_mixture(nodes: list[torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over {Identity, Zero} per edge; stack the nodes, weight, sum."""
+    weights = torch.softmax(logits, dim=-1)[:, 0]
+    stacked = torch.stack(nodes)
+    return (stacked * weights.view(-1, *([1] * nodes[0].dim()))).sum(0)
+
+
+class StraightforwardStep(nn.Module):
+    """Every candidate op computed, Zero included, and summed weighted by softmax."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.candidates = nn.ModuleDict(
+            {name: make_op(name, space.C, space.L, space.dropout) for name in space.ops}
+        )
+
+    def forward(
+        self, a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor
+    ) -> torch.Tensor:
+        weights = torch.softmax(logits, dim=-1)
+        terms = [
+            w * op(a, b)
+            for w, op in zip(weights, self.candidates.values(), strict=True)
+        ]
+        return torch.stack(terms).sum(0)
+
+
+class StraightforwardCell(nn.Module):
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.space = space
+        self.steps = nn.ModuleList(
+            StraightforwardStep(space) for _ in range(space.steps)
+        )
+        k = space.out_steps
+        self.project = (
+            ConvBNReLU(k * space.C, space.C, space.dropout) if k > 1 else None
+        )
+        self.norm = nn.LayerNorm([space.C, space.L])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        beta_a: list[torch.Tensor],
+        beta_b: list[torch.Tensor] | None,
+        gamma: list[torch.Tensor],
+    ) -> torch.Tensor:
+        inner = [x, y]
+        for index, step in enumerate(self.steps):
+            a = edge_mixture(inner, beta_a[index])
+            b = a if beta_b is None else edge_mixture(inner, beta_b[index])
+            inner.append(step(a, b, gamma[index]))
+        outputs = inner[-self.space.out_steps :]
+        h = outputs[0] if len(outputs) == 1 else self.project(torch.cat(outputs, dim=1))
+        return self.norm(h + x)
+
+
+class StraightforwardHypernet(nn.Module):
+    """The same parameters, under the same names, as bmnas_dsl's Hypernet."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.space = space
+        self.reshape = nn.ModuleList(
+            ConvBNReLU(shape[0], space.C, space.dropout) for _, shape in space.features
+        )
+        self.cells = nn.ModuleList(
+            StraightforwardCell(space) for _ in range(space.cells)
+        )
+        self.head = Head(space.cells * space.C, space.L, space.classes)
+        self.separate = space.mixing == "separate"
+
+        def logits_list(shapes: list[tuple[int, ...]]) -> nn.ParameterList:
+            return nn.ParameterList(
+                nn.Parameter(1e-3 * torch.randn(*shape)) for shape in shapes
+            )
+
+        alpha = [(space.predecessors(k), 2) for k in range(space.cells)]
+        beta = [(i + 2, 2) for _ in range(space.cells) for i in range(space.steps)]
+        self.alpha_x = logits_list(alpha)
+        self.alpha_y = logits_list(alpha) if self.separate else self.alpha_x
+        self.beta_a = logits_list(beta)
+        self.beta_b = logits_list(beta) if self.separate else self.beta_a
+        self.gamma = logits_list([(len(space.ops),)] * (space.cells * space.steps))
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        groups = [self.alpha_x, self.beta_a, self.gamma]
+        if self.separate:
+            groups += [self.alpha_y, self.beta_b]
+        return [p for group in groups for p in group]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def forward(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        nodes = [reshape(f) for reshape, f in zip(self.reshape, pooled, strict=True)]
+        steps = self.space.steps
+        outputs = []
+        for k, cell in enumerate(self.cells):
+            allowed = nodes[: self.alpha_x[k].shape[0]]
+            x = edge_mixture(allowed, self.alpha_x[k])
+            y = edge_mixture(allowed, self.alpha_y[k]) if self.separate else x
+            span = range(k * steps, (k + 1) * steps)
+            out = cell(
+                x,
+                y,
+                [self.beta_a[i] for i in span],
+                [self.beta_b[i] for i in span] if self.separate else None,
+                [self.gamma[i] for i in span],
+            )
+            outputs.append(out)
+            nodes.append(out)
+        return self.head(torch.cat(outputs, dim=1))
+
+
+class StraightforwardSearch:
+    """The released update: gradients of every parameter, then one optimiser steps."""
+
+    def __init__(self, search: Search) -> None:
+        torch.manual_seed(search.training.seed)
+        self.model = StraightforwardHypernet(search.space)
+        self.model.load_state_dict(search.model.state_dict())
+        self.inputs, self.labels = search.inputs, search.labels
+        self.loss = loss_function(search.space.task)
+        training = search.training
+        self.weight_optimiser = torch.optim.Adam(
+            self.model.weight_parameters(),
+            lr=training.weight_lr,
+            weight_decay=training.weight_decay,
+        )
+        self.arch_optimiser = torch.optim.Adam(
+            self.model.arch_parameters(),
+            lr=training.arch_lr,
+            betas=(0.5, 0.999),
+            weight_decay=training.arch_weight_decay,
+        )
+
+    def _step(self, index: torch.Tensor, architecture: bool) -> float:
+        self.model.train()
+        self.weight_optimiser.zero_grad(set_to_none=True)
+        self.arch_optimiser.zero_grad(set_to_none=True)
+        inputs = [x[index] for x in self.inputs]
+        loss = self.loss(self.model(inputs), self.labels[index])
+        loss.backward()
+        (self.arch_optimiser if architecture else self.weight_optimiser).step()
+        return float(loss.detach())
+
+
+def parity(search: Search, plain: StraightforwardSearch, index: torch.Tensor) -> dict:
+    """Max |difference| of logits and of every gradient, training mode, same seed."""
+    ours, theirs = copy.deepcopy(search.model), copy.deepcopy(plain.model)
+    inputs = [x[index] for x in search.inputs]
+    labels = search.labels[index]
+    logits, grads = [], []
+    for model in (ours, theirs):
+        model.train()
+        torch.manual_seed(12345)
+        out = model(inputs)
+        search.loss(out, labels).backward()
+        logits.append(out.detach())
+        grads.append(
+            {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        )
+    if grads[0].keys() != grads[1].keys():
+        raise SystemExit("parity: the two hypernets have different parameters")
+    return {
+        "logits": float((logits[0] - logits[1]).abs().max()),
+        "grads": max(float((grads[0][n] - grads[1][n]).abs().max()) for n in grads[0]),
+    }
+
+
+# -- timing --------------------------------------------------------------------------
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(wall time, busy CPU seconds of the machine, CPU seconds of this process)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    own = os.times()
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def foreign_cpu_share(start: tuple[float, float, float] | None) -> float | None:
+    """The share of all CPUs' time that other processes used since `start`."""
+    end = cpu_snapshot()
+    if start is None or end is None:
+        return None
+    wall, busy, mine = (b - a for a, b in zip(start, end, strict=True))
+    return max(0.0, busy - mine) / (wall * (os.cpu_count() or 1))
+
+
+@contextmanager
+def gc_off() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+Times = dict[str, dict[str, list[float]]]
+
+
+def time_runners(
+    runners: dict[str, Runner],
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    warmup: int,
+) -> tuple[Times, Times, float | None]:
+    """Per runner, the wall ms and the minor page faults of each arch and weight step,
+    the runners alternating; and the CPU share other processes took meanwhile."""
+    times: Times = {name: {"weight": [], "arch": []} for name in runners}
+    faults: Times = {name: {"weight": [], "arch": []} for name in runners}
+    names = list(runners)
+    for val, train in batches[:warmup]:
+        for name in names:
+            runners[name]._step(val, True)
+            runners[name]._step(train, False)
+    start = cpu_snapshot()
+    with gc_off():
+        for repeat, (val, train) in enumerate(batches[warmup:]):
+            shift = repeat % len(names)
+            for name in names[shift:] + names[:shift]:
+                for kind, index in (("arch", val), ("weight", train)):
+                    before = minor_faults()
+                    begin = time.perf_counter()
+                    runners[name]._step(index, kind == "arch")
+                    times[name][kind].append((time.perf_counter() - begin) * 1e3)
+                    faults[name][kind].append(minor_faults() - before)
+    return times, faults, foreign_cpu_share(start)
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+# -- profile ---------------------------------------------------------------------------
+@contextmanager
+def frozen(search: Search, architecture: bool) -> Iterator[None]:
+    """As Search._step: the set that is not trained does not require gradients."""
+    model = search.model
+    other = model.weight_parameters() if architecture else model.arch_parameters()
+    for p in other:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in other:
+            p.requires_grad_(True)
+
+
+def timed_median(fn: Callable[[], Any], runs: int) -> float:
+    for _ in range(2):
+        fn()
+    values = []
+    with gc_off():
+        for _ in range(runs):
+            begin = time.perf_counter()
+            fn()
+            values.append((time.perf_counter() - begin) * 1e3)
+    return median(values)
+
+
+def stage_breakdown(search: Search, index: torch.Tensor, runs: int) -> dict:
+    """Each stage of an update on its own, forward and backward, for both kinds."""
+    search = copy.deepcopy(search)
+    search.model.train()
+    result = {}
+    for kind in ("weight", "arch"):
+        architecture = kind == "arch"
+        with frozen(search, architecture):
+            row = _stages(search, index, architecture, runs)
+        row["sum of stages"] = round(sum(row.values()), 2)
+        row["whole _step"] = timed_median(
+            functools.partial(search._step, index, architecture), runs
+        )
+        result[kind] = row
+    return result
+
+
+def _stages(
+    search: Search, index: torch.Tensor, architecture: bool, runs: int
+) -> dict[str, float]:
+    """Mirrors Hypernet.forward with the model's own parts (reshape layers, cells,
+    head); the stage boundaries are detached leaves that require a gradient exactly
+    when the real step computes one through them. Backward = (forward + backward) -
+    forward."""
+    from bmnas_dsl.search.hypernet import mix
+
+    model = search.model
+    inputs, labels = search.batch(index)
+    same = search.space.mixing == "same"
+    row = {"gather": timed_median(functools.partial(search.batch, index), runs)}
+
+    def reshape() -> list[torch.Tensor]:
+        return [r(f) for r, f in zip(model.reshape, inputs, strict=True)]
+
+    nodes = reshape()
+    ones = [torch.ones_like(n) for n in nodes]
+    row["reshape fwd"] = timed_median(reshape, runs)
+    row["reshape bwd"] = 0.0
+    if nodes[0].requires_grad:
+        both = timed_median(lambda: torch.autograd.backward(reshape(), ones), runs)
+        row["reshape bwd"] = max(0.0, both - row["reshape fwd"])
+    leaves = [n.detach().requires_grad_(not architecture) for n in nodes]
+
+    def cells() -> torch.Tensor:
+        current = list(leaves)
+        outputs = []
+        for cell, w in zip(model.cells, model.cell_weights(), strict=True):
+            allowed = current[: len(w.alpha_x)]
+            x = mix(allowed, w.alpha_x)
+            y = x if same else mix(allowed, w.alpha_y)
+            beta_b = w.beta_a if same else w.beta_b
+            out = cell(x, y, w.beta_a, beta_b, w.gamma)
+            outputs.append(out)
+            current.append(out)
+        return torch.cat(outputs, dim=1)
+
+    z = cells()
+    z_grad = torch.randn_like(z)
+    row["cells fwd"] = timed_median(cells, runs)
+    both = timed_median(lambda: cells().backward(z_grad), runs)
+    row["cells bwd"] = max(0.0, both - row["cells fwd"])
+    z_leaf = z.detach().requires_grad_(True)
+
+    def head() -> torch.Tensor:
+        return search.loss(model.head(z_leaf), labels)
+
+    row["head+loss fwd"] = timed_median(head, runs)
+    both = timed_median(lambda: head().backward(), runs)
+    row["head+loss bwd"] = max(0.0, both - row["head+loss fwd"])
+    optimiser = search.arch_optimiser if architecture else search.weight_optimiser
+    row["optimiser step"] = timed_median(optimiser.step, runs)
+    return row
+
+
+def cell_forward_split(search: Search, index: torch.Tensor, runs: int) -> dict:
+    """Forward ms per step of each cell part (module hooks), training mode."""
+    search = copy.deepcopy(search)
+    model = search.model
+    model.train()
+    inputs, _ = search.batch(index)
+    totals: dict[str, float] = defaultdict(float)
+    starts: dict[int, float] = {}
+
+    def watch(module: nn.Module, label: str) -> None:
+        def before(*_: Any) -> None:
+            starts[id(module)] = time.perf_counter()
+
+        def after(*_: Any) -> None:
+            totals[label] += (time.perf_counter() - starts[id(module)]) * 1e3
+
+        module.register_forward_pre_hook(before)
+        module.register_forward_hook(after)
+
+    for reshape in model.reshape:
+        watch(reshape, "reshape layers")
+    for cell in model.cells:
+        watch(cell, "cells (all)")
+        for step in cell.steps:
+            for name, op in step.candidates.items():
+                watch(op, f"op {name}")
+        if cell.project is not None:
+            watch(cell.project, "cell project")
+        watch(cell.norm, "cell norm")
+    watch(model.head, "head")
+    per_run: dict[str, list[float]] = defaultdict(list)
+    with torch.no_grad():
+        for _ in range(2):
+            model(inputs)
+        with gc_off():
+            for _ in range(runs):
+                totals.clear()
+                begin = time.perf_counter()
+                model(inputs)
+                whole = (time.perf_counter() - begin) * 1e3
+                inner = sum(
+                    v for k, v in totals.items() if k.startswith(("op ", "cell "))
+                )
+                totals["cell mixing and sums"] = totals["cells (all)"] - inner
+                outside = totals["cells (all)"] + totals["reshape layers"]
+                totals["cell-input mixing and rest"] = whole - outside - totals["head"]
+                totals["whole forward (no grad)"] = whole
+                for label, ms in totals.items():
+                    per_run[label].append(ms)
+    return {label: median(values) for label, values in per_run.items()}
+
+
+def top_operators(runner: Runner, index: torch.Tensor, runs: int, rows: int) -> dict:
+    """The torch operators with the most self CPU time, ms per step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    result = {}
+    for kind in ("weight", "arch"):
+        for _ in range(2):
+            runner._step(index, kind == "arch")
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                runner._step(index, kind == "arch")
+        events = sorted(
+            prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True
+        )
+        total = sum(e.self_cpu_time_total for e in events) / 1e3 / runs
+        result[kind] = {
+            "total self ms": round(total, 2),
+            "top": [
+                (e.key, round(e.self_cpu_time_total / 1e3 / runs, 2), e.count // runs)
+                for e in events[:rows]
+            ],
+        }
+    return result
+
+
+# -- prototypes of package changes (patched copies; the package is not modified) ------
+class RandDropout(nn.Module):
+    """Dropout with the mask from rand_like(x) >= p (uniform_ is ~2x cheaper than
+    bernoulli_ on CPU); the same distribution, another random stream."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+
+
+def prototype_rand_dropout(search: Search) -> None:
+    for module in list(search.model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.Dropout:
+                setattr(module, name, RandDropout(child.p))
+
+
+def prototype_fused_adam(search: Search) -> None:
+    training = search.training
+    search.weight_optimiser = torch.optim.Adam(
+        search.model.weight_parameters(),
+        lr=training.weight_lr,
+        weight_decay=training.weight_decay,
+        fused=True,
+    )
+    search.arch_optimiser = torch.optim.Adam(
+        search.model.arch_parameters(),
+        lr=training.arch_lr,
+        betas=(0.5, 0.999),
+        weight_decay=training.arch_weight_decay,
+        fused=True,
+    )
+
+
+def _same_input_conv(conv: nn.Conv1d, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """conv(cat([x, y])); when y is x, one conv with the two halves of the kernel summed
+    (half the work, gradients identical: both halves get a x^T)."""
+    if y is x:
+        half = conv.weight.shape[1] // 2
+        weight = conv.weight[:, :half] + conv.weight[:, half:]
+        return nn.functional.conv1d(x, weight, conv.bias)
+    return conv(torch.cat([x, y], dim=1))
+
+
+def _folded_glu(self: LinearGLU, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    h = self.bn(_same_input_conv(self.conv, x, y))
+    return self.drop(nn.functional.glu(h, dim=1))
+
+
+def _folded_fc(self: ConcatFC, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return self.drop(torch.relu(self.bn(_same_input_conv(self.conv, x, y))))
+
+
+def prototype_fold_same_input(search: Search) -> None:
+    for module in search.model.modules():
+        if isinstance(module, LinearGLU):
+            module.forward = types.MethodType(_folded_glu, module)
+        elif isinstance(module, ConcatFC):
+            module.forward = types.MethodType(_folded_fc, module)
+
+
+def prototype_index_select(search: Search) -> None:
+    def batch(index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return (
+            [x.index_select(0, index) for x in search.inputs],
+            search.labels.index_select(0, index),
+        )
+
+    search.batch = batch  # type: ignore[method-assign]
+
+
+PROTOTYPES: dict[str, Callable[[Search], None]] = {
+    "rand_dropout": prototype_rand_dropout,
+    "fused_adam": prototype_fused_adam,
+    "fold_same_input": prototype_fold_same_input,
+    "index_select": prototype_index_select,
+}
+
+
+def run_prototypes(
+    bank: FeatureBank,
+    space: SearchSpace,
+    args: argparse.Namespace,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[dict[str, dict[str, float]], dict[str, Search], float | None]:
+    variants: dict[str, list[Callable[[Search], None]]] = {"baseline": []}
+    for name, patch in PROTOTYPES.items():
+        if name == "fold_same_input" and space.mixing != "same":
+            continue
+        variants[name] = [patch]
+    variants["all"] = [patch for name, patches in variants.items() for patch in patches]
+    searches = {}
+    for name, patches in variants.items():
+        search = build_search(bank, space, args.batch, args.seed)
+        for patch in patches:
+            patch(search)
+        searches[name] = search
+    times, _, foreign = time_runners(dict(searches), batches, WARMUP)
+    table = {}
+    for name, kinds in times.items():
+        table[name] = {kind: median(values) for kind, values in kinds.items()}
+    base = table["baseline"]
+    for row in table.values():
+        row["weight_gain_ms"] = round(base["weight"] - row["weight"], 2)
+        row["arch_gain_ms"] = round(base["arch"] - row["arch"], 2)
+    return table, searches, foreign
+
+
+def tune_malloc() -> bool:
+    """glibc: serve blocks up to 32 MB from the heap and never trim it, so that the
+    buffers freed by one update are reused by the next instead of being unmapped and
+    page-faulted in again (M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(-3, 32 << 20)) and bool(mallopt(-1, 1 << 30))
+
+
+# -- main ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="ntu")
+    parser.add_argument("--batch", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--space", choices=sorted(SPACES), default="official")
+    parser.add_argument("--mixing", choices=("same", "separate"), default="same")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--prototypes", action="store_true")
+    parser.add_argument(
+        "--tune-malloc",
+        action="store_true",
+        help="glibc mallopt: keep freed memory for reuse (a prototype, whole process)",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.batch < 1 or args.threads < 1:
+        parser.error("--repeats, --batch and --threads must be positive")
+    return args
+
+
+def print_table(title: str, rows: dict[str, dict[str, Any]], out: Any) -> None:
+    columns = list(next(iter(rows.values())))
+    width = max(len(name) for name in rows) + 2
+    print(title, file=out)
+    print(
+        f"{'':<{width}}" + "".join(f"{c:>16}" for c in columns),
+        file=out,
+    )
+    for name, row in rows.items():
+        cells = "".join(
+            f"{row[c]:>16.2f}" if isinstance(row[c], float) else f"{row[c]!s:>16}"
+            for c in columns
+        )
+        print(f"{name:<{width}}" + cells, file=out)
+    print(file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings(
+        "ignore", message="Converting a tensor with requires_grad=True to a scalar"
+    )
+    malloc_tuned = tune_malloc() if args.tune_malloc else False
+    torch.set_num_threads(args.threads)
+    space, spec = make_space(args.config, args.space, args.mixing)
+    bank = random_bank(space, args.batch, args.seed)
+    search = build_search(bank, space, args.batch, args.seed)
+    plain = StraightforwardSearch(search)
+    batches = batch_indices(search, args.batch, WARMUP + args.repeats, args.seed + 1)
+    check = parity(search, plain, batches[0][1])
+    times, faults, foreign = time_runners(
+        {"ours": search, "plain": plain}, batches, WARMUP
+    )
+    ours = {kind: median(values) for kind, values in times["ours"].items()}
+    theirs = {kind: median(values) for kind, values in times["plain"].items()}
+    result: dict[str, Any] = {
+        "benchmark": "search_step",
+        "config": args.config,
+        "space": args.space,
+        "ops": list(space.ops),
+        "mixing": args.mixing,
+        "batch": args.batch,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "malloc_tuned": malloc_tuned,
+        "weight_step_ms": ours["weight"],
+        "arch_step_ms": ours["arch"],
+        "straightforward_weight_step_ms": theirs["weight"],
+        "straightforward_arch_step_ms": theirs["arch"],
+        "speedup_weight": round(theirs["weight"] / ours["weight"], 2),
+        "speedup_arch": round(theirs["arch"] / ours["arch"], 2),
+    }
+    if (args.config, args.batch, args.threads, args.space, args.mixing) == (
+        "ntu",
+        96,
+        2,
+        "official",
+        "same",
+    ):
+        result["released_reference_ms"] = dict(RELEASED_REFERENCE_MS)
+        result["speedup_vs_released_weight"] = round(
+            RELEASED_REFERENCE_MS["weight"] / ours["weight"], 2
+        )
+        result["speedup_vs_released_arch"] = round(
+            RELEASED_REFERENCE_MS["arch"] / ours["arch"], 2
+        )
+        result["goal"] = GOAL
+        result["goal_met"] = (
+            result["speedup_vs_released_weight"] >= GOAL
+            and result["speedup_vs_released_arch"] >= GOAL
+        )
+    result["minor_faults_per_step"] = {
+        kind: statistics.median(values) for kind, values in faults["ours"].items()
+    }
+    result["parity_max_abs_diff"] = check
+    result["foreign_cpu_share"] = None if foreign is None else round(foreign, 3)
+    result["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    out = sys.stderr if args.json else sys.stdout
+    if args.prototypes:
+        table, searches, share = run_prototypes(bank, space, args, batches)
+        result["prototypes"] = table
+        result["prototypes_foreign_cpu_share"] = (
+            None if share is None else round(share, 3)
+        )
+    if not args.json:
+        print_summary(result, spec, out)
+    if args.prototypes:
+        print_table(
+            "Prototype package changes, median ms per step (gain = baseline - it)",
+            result["prototypes"],
+            out,
+        )
+    if args.profile:
+        runs = max(5, min(args.repeats, 20))
+        index = batches[0][1]
+        profiles = {"ours": search}
+        if args.prototypes:
+            profiles["ours + all prototypes"] = searches["all"]
+        for label, target in profiles.items():
+            breakdown = stage_breakdown(target, index, runs)
+            print_table(
+                f"Stages of one update, {label}, median ms",
+                {
+                    stage: {"weight": ms, "arch": breakdown["arch"][stage]}
+                    for stage, ms in breakdown["weight"].items()
+                },
+                out,
+            )
+            split = cell_forward_split(target, index, runs)
+            print_table(
+                f"Forward (no grad, training mode) by part, {label}, ms",
+                {part: {"ms": ms} for part, ms in split.items()},
+                out,
+            )
+        operators = top_operators(search, index, runs, 15)
+        for kind, data in operators.items():
+            print(
+                f"Heaviest torch operators, ours, {kind} step "
+                f"(self CPU, {data['total self ms']} ms per step in all)",
+                file=out,
+            )
+            for key, ms, count in data["top"]:
+                print(f"  {key:<45} {ms:>8.2f} ms  x{count}", file=out)
+            print(file=out)
+    if foreign is not None and foreign > 0.10:
+        print(
+            f"warning: other processes used {foreign:.0%} of the machine's CPU time "
+            "while timing; the figures are not trustworthy",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def print_summary(result: dict[str, Any], spec: dict[str, Any], out: Any) -> None:
+    print(
+        f"Search step, config {result['config']} ({len(spec['features'])} features, "
+        f"C={spec['C']}, L={spec['L']}, {spec['cells']} cells x {spec['steps']} steps, "
+        f"{spec['classes']} classes), space {result['space']} "
+        f"({', '.join(result['ops'])}), mixing {result['mixing']}, batch "
+        f"{result['batch']}, {result['threads']} threads, {result['repeats']} repeats, "
+        f"torch {result['torch']}",
+        file=out,
+    )
+    rows = {
+        "ours (Search._step)": {
+            "weight": result["weight_step_ms"],
+            "arch": result["arch_step_ms"],
+        },
+        "straightforward": {
+            "weight": result["straightforward_weight_step_ms"],
+            "arch": result["straightforward_arch_step_ms"],
+        },
+        "speed-up": {
+            "weight": result["speedup_weight"],
+            "arch": result["speedup_arch"],
+        },
+    }
+    if "released_reference_ms" in result:
+        rows["released code (issue)"] = {
+            "weight": float(result["released_reference_ms"]["weight"]),
+            "arch": float(result["released_reference_ms"]["arch"]),
+        }
+        rows["speed-up vs released"] = {
+            "weight": result["speedup_vs_released_weight"],
+            "arch": result["speedup_vs_released_arch"],
+        }
+    print_table("Median ms per update", rows, out)
+    if "goal_met" in result:
+        print(
+            f"goal {result['goal']}x vs released: "
+            f"{'met' if result['goal_met'] else 'NOT met'}",
+            file=out,
+        )
+    print(
+        f"parity (max |diff|): logits {result['parity_max_abs_diff']['logits']:.2e}, "
+        f"gradients {result['parity_max_abs_diff']['grads']:.2e}; other processes "
+        f"took {result['foreign_cpu_share']} of the CPU time; minor page faults per "
+        f"step (ours, median): weight {result['minor_faults_per_step']['weight']}, "
+        f"arch {result['minor_faults_per_step']['arch']}",
+        file=out,
+    )
+    print(file=out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
