@@ -17,8 +17,8 @@ mathematics"):
   all parameters (weights and architecture) and then stepping one optimiser. The
   candidate ops, reshape layers and head are the same `bmnas_dsl.layers` classes, so only
   the hypernet structure and the update differ. Its state is loaded from ours, and a
-  parity check (same seed, training mode, so the same dropout masks and batch
-  statistics) compares the logits and every gradient of the two before timing.
+  parity check (training mode, so batch statistics, with dropout off since the two draw
+  their masks differently) compares the logits and every gradient before timing.
 * Both use the same optimisers as the search (weights Adam lr 1e-3, weight decay 3e-4;
   architecture Adam lr 3e-4, betas (0.5, 0.999), weight decay 1e-3), the same data and
   the same sequence of batch indices. After a warm-up, each repeat runs one architecture
@@ -348,8 +348,14 @@ class StraightforwardSearch:
 
 
 def parity(search: Search, plain: StraightforwardSearch, index: torch.Tensor) -> dict:
-    """Max |difference| of logits and of every gradient, training mode, same seed."""
+    """Max |difference| of logits and of every gradient, training mode (batch statistics),
+    dropout off: ours draws its masks with `rand_like`, the plain one with `bernoulli_`
+    (same distribution, different random streams)."""
     ours, theirs = copy.deepcopy(search.model), copy.deepcopy(plain.model)
+    for model in (ours, theirs):
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
     inputs = [x[index] for x in search.inputs]
     labels = search.labels[index]
     logits, grads = [], []

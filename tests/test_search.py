@@ -238,3 +238,56 @@ def test_planted_structure_is_recovered(tmp_path, seed):
     training = Training(epochs=6, seed=seed, threads=1)
     text = run_search(bank, space, training, "planted", tmp_path / "run", "p.bmg")
     assert planted_cells(text) == {("a.f3", "b.f2")}
+
+
+@pytest.mark.parametrize("op", ["LinearGLU", "ConcatFC"])
+def test_same_input_fold_equals_the_layer(op):
+    from bmnas_dsl.layers import OP_LAYERS
+    from bmnas_dsl.search.hypernet import same_input
+
+    torch.manual_seed(0)
+    layer = OP_LAYERS[op](6, 0.0).train()
+    a = torch.randn(5, 6, 4, requires_grad=True)
+    expected = layer(a, a)
+    (grad_expected,) = torch.autograd.grad(expected.sum(), a)
+    got = same_input(layer, a)
+    (grad_got,) = torch.autograd.grad(got.sum(), a)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_got, grad_expected, atol=1e-5, rtol=1e-5)
+
+
+def test_search_dropout_keeps_the_distribution_of_dropout():
+    from bmnas_dsl.search.hypernet import SearchDropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    out = SearchDropout(0.25).train()(x)
+    kept = out != 0
+    assert abs(float(kept.float().mean()) - 0.75) < 0.01
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    assert torch.equal(SearchDropout(0.25).eval()(x), x)
+    hypernet = Hypernet(space_for(tiny_bank(), **SPACE))
+    assert not any(type(m) is torch.nn.Dropout for m in hypernet.modules())
+
+
+def test_search_command_takes_planted_by_name(tmp_path):
+    out = tmp_path / "p.bmg"
+    result = run_bmnas(
+        "search",
+        "--data",
+        "planted",
+        "-o",
+        str(out),
+        "--epochs",
+        "1",
+        "--cells",
+        "1",
+        "--steps",
+        "1",
+        "--C",
+        "8",
+        "--L",
+        "6",
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'dataset = "planted"' in out.read_text()
