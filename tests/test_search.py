@@ -233,7 +233,7 @@ def planted_cells(text: str) -> set[tuple[str, str]]:
 def test_planted_structure_is_recovered(tmp_path, seed):
     bank = make_planted()
     space = space_for(bank, C=16, L=6, cells=1, steps=1)
-    # One thread, as in benchmarks/planted_recovery.py (`small`: 7 of 10 seeds recovered,
+    # One thread, as in benchmarks/planted_recovery.py (`small`: 8 of 10 seeds recovered,
     # 0 and 1 among them); a seed's result does not depend on the machine's core count.
     training = Training(epochs=6, seed=seed, threads=1)
     text = run_search(bank, space, training, "planted", tmp_path / "run", "p.bmg")
