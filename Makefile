@@ -51,8 +51,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/bmnas fmt --write examples/*.bmg
 
+# Speed figures (docs/performance.md, docs/search.md); several minutes in all.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/frontend.py
+	$(BIN)/python benchmarks/inference.py --threads 1
+	$(BIN)/python benchmarks/search_step.py --config ntu --batch 96 --threads 2 --space official
+	$(BIN)/python benchmarks/planted_recovery.py --config small
 
 golden: $(STAMP)
 	BMNAS_REGEN_GOLDEN=1 $(BIN)/python -m pytest tests/test_golden.py
