@@ -15,8 +15,7 @@ from bmnas_dsl.ast import Span
 from bmnas_dsl.diagnostics import BmgError, Diagnostic
 from bmnas_dsl.ir import build_ir
 from bmnas_dsl.parser import parse
-from bmnas_dsl.prune import prune
-from bmnas_dsl.validate import validate
+from bmnas_dsl.validate import validate_and_prune
 
 
 @dataclass
@@ -68,9 +67,7 @@ def _analyse(text: str, path: str) -> Frontend:
         result.diagnostics = exc.diagnostics
         return result
     result.ir = build_ir(result.tree, source=path)
-    result.diagnostics = validate(result.ir)
-    if result.ok:
-        result.pruned = prune(result.ir)
+    result.diagnostics, result.pruned = validate_and_prune(result.ir)
     return result
 
 

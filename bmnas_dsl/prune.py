@@ -287,8 +287,10 @@ def _cell_order(g: nx.MultiDiGraph) -> list[str]:
     return list(nx.lexicographical_topological_sort(cells, key=index.__getitem__))
 
 
-def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnostic]:
-    """W002 always; W001, W003, W004 when the graph is sound enough to prune."""
+def prune_warnings(
+    g: nx.MultiDiGraph, pruned: nx.MultiDiGraph | None
+) -> list[Diagnostic]:
+    """W002 always; W001, W003, W004 from what `prune` removed (None: not prunable)."""
     warnings = [
         Diagnostic(
             "W002",
@@ -300,7 +302,7 @@ def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnos
         for s in nodes_of_kind(g, "step")
         if g.nodes[s]["op"] == "Zero"
     ]
-    if not structurally_sound:
+    if pruned is None:
         return warnings
     messages = {
         ("step", "unreachable"): (
@@ -325,7 +327,7 @@ def prune_warnings(g: nx.MultiDiGraph, structurally_sound: bool) -> list[Diagnos
             "generated model does not take it as an input",
         ),
     }
-    for item in prune(g).graph["removed"]:
+    for item in pruned.graph["removed"]:
         key = (item["kind"], item["reason"])
         if key in messages:
             code, template = messages[key]

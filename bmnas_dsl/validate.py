@@ -25,7 +25,7 @@ from bmnas_dsl.ir import (
 )
 from bmnas_dsl.names import identifier_problem, suggest
 from bmnas_dsl.ops import OPS, known_op_names, resolve_op
-from bmnas_dsl.prune import prune_warnings
+from bmnas_dsl.prune import prune, prune_warnings
 
 MAX_INT = 2**31 - 1
 TASKS = ("multiclass", "multilabel")
@@ -401,8 +401,17 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
+def validate_and_prune(
+    g: nx.MultiDiGraph,
+) -> tuple[list[Diagnostic], nx.MultiDiGraph | None]:
+    """Every error of the IR and the warnings of pruning, sorted by position, and the
+    pruned IR (None when there are errors). Pruning runs once, for both."""
+    errors = [d for check in PASSES for d in check(g)]
+    pruned = None if errors else prune(g)
+    diagnostics = errors + prune_warnings(g, pruned)
+    return sorted(diagnostics, key=Diagnostic.sort_key), pruned
+
+
 def validate(g: nx.MultiDiGraph) -> list[Diagnostic]:
     """Every error of the IR, then the warnings that pruning finds, sorted by position."""
-    diagnostics = [d for check in PASSES for d in check(g)]
-    diagnostics += prune_warnings(g, structurally_sound=not diagnostics)
-    return sorted(diagnostics, key=Diagnostic.sort_key)
+    return validate_and_prune(g)[0]
