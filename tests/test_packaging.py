@@ -104,3 +104,16 @@ def test_normal_install_finds_the_packaged_grammar(wheel, tmp_path):
     assert Path(package).is_relative_to(target)
     assert Path(grammar) == target / "bmnas_dsl" / "grammar" / "bmg.lark"
     assert ok == "True"
+
+
+def test_wheel_contains_every_module_of_the_package(wheel):
+    """A subpackage missing from pyproject's list would vanish from installs silently."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = [
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "bmnas_dsl").rglob("*.py")
+        if "__pycache__" not in path.parts
+    ]
+    assert sources
+    missing = [name for name in sources if name not in names]
+    assert not missing, f"not in the wheel: {missing}"

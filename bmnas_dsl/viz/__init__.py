@@ -1,0 +1,1 @@
+"""Pictures of genotypes and search runs (`bmnas viz`)."""
