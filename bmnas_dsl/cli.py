@@ -16,6 +16,7 @@ from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.formatter import format_file
 from bmnas_dsl.frontend import Frontend, analyse_file, analyse_text, read_source
 from bmnas_dsl.ir import dumps_json, to_node_link
+from bmnas_dsl.train_settings import TrainSettings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -249,6 +250,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from bmnas_dsl.bank import BankError
     from bmnas_dsl.datasets import resolve_data
+    from bmnas_dsl.numeric import NumericError
     from bmnas_dsl.search.runner import SearchError, Training, read_settings, run_search
     from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
 
@@ -293,11 +295,54 @@ def cmd_search(args: argparse.Namespace) -> int:
                 threads=args.threads,
             )
         genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
-    except (BankError, SearchError) as exc:
+    except (BankError, SearchError, NumericError) as exc:
         print(f"bmnas search: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     write_atomic(output, genotype)
     print(f"wrote {output} (run directory {run_dir})")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bmnas_dsl.bank import BankError
+    from bmnas_dsl.datasets import resolve_data
+    from bmnas_dsl.numeric import NumericError
+    from bmnas_dsl.train import TrainError, read_settings, train_genotype
+
+    try:
+        if args.resume:
+            text, name, data, settings = read_settings(args.output)
+        else:
+            if not args.file or not args.data:
+                raise TrainError("a new training run needs FILE and --data")
+            try:
+                text, data, name = read_source(args.file), args.data, args.file
+            except BmgError as exc:
+                print(
+                    Frontend(args.file, "", exc.diagnostics).render_diagnostics(),
+                    file=sys.stderr,
+                )
+                return EXIT_INVALID
+            settings = TrainSettings(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                lr=args.lr,
+                weight_decay=args.weight_decay,
+                holdout=args.holdout,
+                threads=args.threads,
+            )
+        bank = resolve_data(data)
+        metrics = train_genotype(
+            text, bank, settings, args.output, name=name, data=data, resume=args.resume
+        )
+    except (BankError, TrainError, NumericError) as exc:
+        print(f"bmnas train: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    split = settings.holdout
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics[split].items())
+    print(f"{split}: {shown} ({metrics['parameters']:,} parameters)")
+    print(f"wrote {Path(args.output) / 'metrics.json'} and weights.safetensors")
     return EXIT_OK
 
 
@@ -381,6 +426,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--json", action="store_true")
     data.set_defaults(run=cmd_data)
+
+    train = sub.add_parser(
+        "train", help="train a genotype's network from scratch, score it on test"
+    )
+    train.add_argument("file", nargs="?", metavar="FILE")
+    train.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
+    train.add_argument("-o", "--output", required=True, metavar="RUN_DIR")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR"
+    )
+    defaults = TrainSettings()
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    train.add_argument(
+        "--holdout",
+        choices=["test", "val"],
+        default="test",
+        help="test: fit on train+val, score test once (default); val: fit on train, "
+        "score val each epoch, test untouched (for choosing settings)",
+    )
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    train.set_defaults(run=cmd_train)
 
     search = sub.add_parser(
         "search", help="BM-NAS search on a data set; writes the genotype"

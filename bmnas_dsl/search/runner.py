@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +18,9 @@ from torch import nn
 from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.layers import PositionPool
+from bmnas_dsl.metrics import primary_name, scores
+from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
+from bmnas_dsl.progress import report_epoch
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.space import SearchSpace
 
@@ -74,17 +76,8 @@ def loss_function(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
 
 
 def metric(task: str, logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Accuracy (multiclass) or weighted F1 at threshold 0.5 (multilabel)."""
-    if task != "multilabel":
-        return float((logits.argmax(1) == labels).float().mean())
-    predicted = logits > 0
-    truth = labels.bool()
-    tp = (predicted & truth).sum(0).float()
-    precision = tp / predicted.sum(0).clamp(min=1)
-    recall = tp / truth.sum(0).clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    support = truth.sum(0).float()
-    return float((f1 * support).sum() / support.sum().clamp(min=1))
+    """The task's primary metric: accuracy, or weighted F1 at p = 0.5 (multilabel)."""
+    return scores(task, logits.numpy(), labels.numpy())[primary_name(task)]
 
 
 class Search:
@@ -102,6 +95,11 @@ class Search:
         self.val_index = torch.from_numpy(bank.indices("val"))
         self.weights = self.model.weight_parameters()
         self.architecture = self.model.arch_parameters()
+        arch_ids = {id(p) for p in self.architecture}
+        named = list(self.model.named_parameters())
+        # Names for the numeric guards' messages (alpha_x.0, cells.1.steps.0..., ...).
+        self.named_weights = [(n, p) for n, p in named if id(p) not in arch_ids]
+        self.named_architecture = [(n, p) for n, p in named if id(p) in arch_ids]
         self.weight_optimiser = torch.optim.Adam(
             self.weights,
             lr=training.weight_lr,
@@ -129,11 +127,14 @@ class Search:
         inputs = [x.index_select(0, index) for x in self.inputs]
         return inputs, self.labels.index_select(0, index)
 
-    def _step(self, index: torch.Tensor, architecture: bool) -> float:
+    def _step(self, index: torch.Tensor, architecture: bool, number: int = 1) -> float:
         """One update of either the architecture or the weights; the other set is frozen
-        (no gradient is even computed for it)."""
+        (no gradient is even computed for it). NumericError on a NaN or Inf."""
         frozen = self.weights if architecture else self.architecture
         optimiser = self.arch_optimiser if architecture else self.weight_optimiser
+        active = self.named_architecture if architecture else self.named_weights
+        kind = "architecture" if architecture else "weight"
+        where = f"epoch {self.epoch + 1}, {kind} step {number}"
         for p in frozen:
             p.requires_grad_(False)
         try:
@@ -141,12 +142,17 @@ class Search:
             optimiser.zero_grad(set_to_none=True)
             inputs, labels = self.batch(index)
             loss = self.loss(self.model(inputs), labels)
+            value = float(loss.detach())
+            check_loss(value, where)
             loss.backward()
+            check_gradients(active, where)
             optimiser.step()
+            if architecture:  # a handful of small tensors: cheap to check every step
+                check_tensors(active, where, "the architecture weight")
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-        return float(loss.detach())
+        return value
 
     def run_epoch(self) -> dict[str, float]:
         size = self.training.batch_size
@@ -161,15 +167,21 @@ class Search:
         if self.training.alternation == "step":
             # DARTS: one architecture step on a validation batch, then one weight step.
             for number, batch in enumerate(train_batches):
-                arch_losses.append(
-                    self._step(val_batches[number % len(val_batches)], True)
-                )
-                weight_losses.append(self._step(batch, False))
+                val_batch = val_batches[number % len(val_batches)]
+                arch_losses.append(self._step(val_batch, True, number + 1))
+                weight_losses.append(self._step(batch, False, number + 1))
         else:
             # The released code: a whole epoch of weight steps, then one of arch steps.
-            weight_losses = [self._step(batch, False) for batch in train_batches]
-            arch_losses = [self._step(batch, True) for batch in val_batches]
+            weight_losses = [
+                self._step(batch, False, n) for n, batch in enumerate(train_batches, 1)
+            ]
+            arch_losses = [
+                self._step(batch, True, n) for n, batch in enumerate(val_batches, 1)
+            ]
         self.scheduler.step()
+        # A last step can overflow a weight before any loss shows it: never checkpoint
+        # such a state.
+        check_tensors(self.named_weights, f"epoch {self.epoch + 1}", "the weight")
         return {
             "train_loss": sum(weight_losses) / len(weight_losses),
             "arch_loss": sum(arch_losses) / len(arch_losses),
@@ -236,19 +248,12 @@ def settings_json(
 
 
 def progress(epoch: int, total: int, record: dict[str, Any]) -> None:
-    line = (
-        f"epoch {epoch}/{total}  train loss {record['train_loss']:.3f}  "
-        f"val loss {record['val_loss']:.3f}  val metric {record['val_metric']:.4f}"
+    report_epoch(
+        epoch,
+        total,
+        f"train loss {record['train_loss']:.3f}  val loss {record['val_loss']:.3f}  "
+        f"val metric {record['val_metric']:.4f}",
     )
-    if sys.stderr.isatty():
-        width = 24
-        done = int(width * epoch / total)
-        end = "\n" if epoch == total else ""
-        print(
-            f"\r[{'#' * done}{'.' * (width - done)}] {line}", end=end, file=sys.stderr
-        )
-    else:
-        print(line, file=sys.stderr)
 
 
 def run_search(
@@ -289,7 +294,16 @@ def run_search(
             write_atomic(run_dir / LOG, "")
         while search.epoch < training.epochs:
             start = time.perf_counter()
-            record = search.run_epoch()
+            try:
+                record = search.run_epoch()
+            except NumericError as exc:
+                kept = (
+                    f"the last good checkpoint (epoch {search.epoch}) is kept in "
+                    f"{run_dir / CHECKPOINT}"
+                    if search.epoch
+                    else "no epoch finished, so there is no checkpoint"
+                )
+                raise NumericError(f"{exc}; the search stopped, {kept}") from None
             record.update(search.evaluate())
             search.epoch += 1
             search.seconds += time.perf_counter() - start
