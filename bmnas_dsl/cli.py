@@ -490,6 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `bmnas info | head`: the reader left; not an error
+        # Python would complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:  # an output that cannot be written: the user's to fix
         where = f" {exc.filename}" if exc.filename else ""
         reason = exc.strerror or exc
@@ -498,8 +502,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as exc:  # a bug, not a user error: say so without a traceback
         if os.environ.get("BMNAS_DEBUG"):
             raise

@@ -210,7 +210,9 @@ def train_genotype(
         trainer = Trainer(module, bank, settings)
         if resume:
             _check_resumable(run_dir, record)
-            trainer.load_state(_load_checkpoint(run_dir / CHECKPOINT))
+            # No checkpoint: killed before the first epoch ended; start from epoch 0.
+            if (run_dir / CHECKPOINT).exists():
+                trainer.load_state(_load_checkpoint(run_dir / CHECKPOINT))
             _truncate_log(run_dir / LOG, trainer.epoch)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -294,10 +296,6 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
             )
-    if not (run_dir / CHECKPOINT).exists():
-        raise TrainError(
-            f"{run_dir}: no {CHECKPOINT} yet (no epoch finished); start the run again"
-        )
 
 
 def _save_checkpoint(trainer: Trainer, path: Path) -> None:

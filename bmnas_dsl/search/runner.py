@@ -283,7 +283,9 @@ def run_search(
         search = Search(bank, space, training, data)
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
-            search.load_state(load_checkpoint(run_dir / CHECKPOINT))
+            # No checkpoint: killed before the first epoch ended; start from epoch 0.
+            if (run_dir / CHECKPOINT).exists():
+                search.load_state(load_checkpoint(run_dir / CHECKPOINT))
             _truncate_log(run_dir / LOG, search.epoch)
         else:
             write_atomic(
