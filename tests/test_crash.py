@@ -1,0 +1,155 @@
+"""Crash safety: `bmnas search` and `bmnas train` killed with SIGKILL at several moments
+and resumed each time end with the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+
+from bmnas_dsl.bank import save_bank
+from bmnas_dsl.datasets.planted import make_planted
+
+BMNAS = [sys.executable, "-m", "bmnas_dsl"]
+# Each entry: wait until the run's log holds this many epochs, then this much longer.
+# The extra delays are drawn once (seeded), so the kills land inside epochs, between a
+# log write and a checkpoint write, or in the final writes, not only at boundaries.
+_draw = random.Random(7)
+KILL_POINTS = [(0, _draw.uniform(0.0, 0.05)), (2, _draw.uniform(0.0, 0.2))]
+KILL_POINTS += [(4, _draw.uniform(0.0, 0.2)), (5, _draw.uniform(0.1, 0.3))]
+EPOCHS = 7
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bank") / "planted.npz"
+    save_bank(make_planted(size=480, seed=1), path)
+    return path
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _epochs_logged(log: Path) -> int:
+    try:
+        return len(log.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def run_killed(args: list[str], run_dir: Path, epochs: int, delay: float) -> bool:
+    """Start `bmnas ARGS`, SIGKILL it `delay` s after its log shows `epochs` epochs (and
+    its settings exist). False if it finished before the kill came."""
+    process = subprocess.Popen(
+        BMNAS + args, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        ready = (run_dir / "settings.json").exists()
+        if ready and _epochs_logged(run_dir / "log.jsonl") >= epochs:
+            break
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is not None:
+        return False
+    process.kill()  # SIGKILL: no cleanup handler runs
+    process.wait()
+    return True
+
+
+def run_to_end(args: list[str]) -> None:
+    result = subprocess.run(
+        BMNAS + args, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _strip_time(genotype: str) -> str:
+    return re.sub(r"search_seconds = [0-9.]+", "", genotype)
+
+
+def _without_timings(text: str) -> list[dict]:
+    """Log entries without what only the clock decides (the search time)."""
+    entries = [json.loads(line) for line in text.splitlines()]
+    for entry in entries:
+        entry.pop("seconds")
+        if "genotype" in entry:
+            entry["genotype"] = _strip_time(entry["genotype"])
+    return entries
+
+
+def survive_kills(start: list[str], resume: list[str], run_dir: Path) -> int:
+    """Kill a run at every KILL_POINT (resuming after each), then resume to the end.
+    Returns how many kills landed before the run finished."""
+    kills = 0
+    for number, (epochs, delay) in enumerate(KILL_POINTS):
+        kills += run_killed(start if number == 0 else resume, run_dir, epochs, delay)
+    run_to_end(resume)
+    return kills
+
+
+def test_train_killed_and_resumed_gives_the_same_result(bank_path, tmp_path, write):
+    genotype = write(
+        "bmg 1\nmodel m {\n dims C = 16, L = 4\n classes 4\n task multiclass\n"
+        " dropout 0.2\n modality a { f3 : [16, 6] }\n modality b { f2 : [16, 6] }\n"
+        " cell c (x = a.f3, y = b.f2) {\n  s1 = ConcatFC(x, y)\n  s2 = LinearGLU(s1, y)\n"
+        "  out = s1, s2\n }\n output c\n}\n"
+    )
+    common = ["--data", str(bank_path), "--epochs", str(EPOCHS), "--threads", "1"]
+    common += ["--batch-size", "8"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    run_to_end(["train", str(genotype), "-o", str(whole), *common])
+    kills = survive_kills(
+        ["train", str(genotype), "-o", str(cut), *common],
+        ["train", "-o", str(cut), "--resume"],
+        cut,
+    )
+    assert kills >= 3, f"only {kills} kills landed before the run ended"
+    assert (cut / "weights.safetensors").read_bytes() == (
+        whole / "weights.safetensors"
+    ).read_bytes()
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (whole, cut)]
+    for m in metrics:
+        m.pop("train_seconds")
+    assert metrics[0] == metrics[1]
+    assert _without_timings((cut / "log.jsonl").read_text()) == _without_timings(
+        (whole / "log.jsonl").read_text()
+    )
+
+
+def test_search_killed_and_resumed_gives_the_same_result(bank_path, tmp_path):
+    common = ["--data", str(bank_path), "--epochs", str(EPOCHS), "--threads", "1"]
+    common += ["--C", "8", "--L", "2", "--cells", "2", "--steps", "1"]
+    common += ["--batch-size", "16"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    run_to_end(
+        ["search", "-o", str(tmp_path / "whole.bmg"), "--run-dir", str(whole), *common]
+    )
+    kills = survive_kills(
+        ["search", "-o", str(tmp_path / "cut.bmg"), "--run-dir", str(cut), *common],
+        ["search", "--resume", "--run-dir", str(cut)],
+        cut,
+    )
+    assert kills >= 3, f"only {kills} kills landed before the run ended"
+
+    # The search time differs; nothing else may.
+    assert _strip_time((tmp_path / "cut.bmg").read_text()) == _strip_time(
+        (tmp_path / "whole.bmg").read_text()
+    )
+    states = [torch.load(d / "checkpoint.pt", weights_only=True) for d in (whole, cut)]
+    assert states[0]["epoch"] == states[1]["epoch"] == EPOCHS
+    for name, tensor in states[0]["model"].items():
+        assert torch.equal(tensor, states[1]["model"][name]), name
+    assert _without_timings((cut / "log.jsonl").read_text()) == _without_timings(
+        (whole / "log.jsonl").read_text()
+    )
