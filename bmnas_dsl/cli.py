@@ -346,6 +346,44 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bmnas_dsl.bank import BankError
+    from bmnas_dsl.datasets import resolve_data
+    from bmnas_dsl.report import (
+        ReportError,
+        build_report,
+        summary_rows,
+        text_table,
+        write_report,
+    )
+    from bmnas_dsl.runtime import RuntimeSetupError
+    from bmnas_dsl.train import TrainError, read_settings
+    from bmnas_dsl.weights import WeightsError
+
+    try:
+        _, _, data, _ = read_settings(args.train_run)
+        report = build_report(
+            Path(args.search_run),
+            Path(args.train_run),
+            Path(args.onnx),
+            resolve_data(data),
+            repeats=args.repeats,
+        )
+    except (
+        BankError,
+        ReportError,
+        RuntimeSetupError,
+        TrainError,
+        WeightsError,
+    ) as exc:
+        print(f"bmnas report: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    write_report(report, Path(args.output))
+    print(text_table(summary_rows(report)), end="")
+    print(f"wrote {Path(args.output) / 'report.md'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bmnas",
@@ -451,6 +489,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     train.set_defaults(run=cmd_train)
+
+    report = sub.add_parser(
+        "report", help="summarise search, training and ONNX export in one table"
+    )
+    report.add_argument("--search-run", required=True, metavar="R")
+    report.add_argument("--train-run", required=True, metavar="T")
+    report.add_argument("--onnx", required=True, metavar="MODEL.onnx")
+    report.add_argument("-o", "--output", required=True, metavar="DIR")
+    report.add_argument(
+        "--repeats", type=int, default=200, help="timed calls per latency figure"
+    )
+    report.set_defaults(run=cmd_report)
 
     search = sub.add_parser(
         "search", help="BM-NAS search on a data set; writes the genotype"

@@ -1,0 +1,210 @@
+"""`bmnas report`: the summary of a search → train → export pipeline.
+
+It reads the search run, the training run and the ONNX file, and measures what the
+runs do not record: ONNX Runtime's predictions on the test split against PyTorch's (the
+accuracy must be the same) and eager vs ONNX Runtime latency. It prints a table and
+writes summary.json and report.md (which shows the pictures `bmnas viz` draws into the
+same folder).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bmnas_dsl.bank import FeatureBank
+from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.loader import import_generated
+from bmnas_dsl.metrics import primary_name, scores
+from bmnas_dsl.runtime import create_session
+from bmnas_dsl.weights import load_weights
+
+ARCHITECTURE = "architecture.svg"
+CURVES = "curves.png"
+
+
+class ReportError(Exception):
+    """Runs that cannot be summarised, or an ONNX model that disagrees with PyTorch."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file (did the run finish?)") from None
+    except ValueError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+
+
+def search_summary(run_dir: Path) -> dict[str, Any]:
+    """The search's wall time, its best epoch and validation metric (ties: later)."""
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    if not lines:
+        raise ReportError(f"{run_dir / 'log.jsonl'}: no finished epoch")
+    log = [json.loads(line) for line in lines]
+    best = max(reversed(log), key=lambda entry: entry["val_metric"])
+    return {
+        "epochs": len(log),
+        "search_seconds": log[-1]["seconds"],
+        "best_epoch": best["epoch"],
+        "val_metric": best["val_metric"],
+    }
+
+
+def median_ms(run: Callable[[], Any], repeats: int) -> float:
+    run()  # warm-up: first calls allocate
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def _latency(model: torch.nn.Module, session: Any, feeds: dict, repeats: int) -> dict:
+    """Median ms per call at batch 1 and 32, eager vs ORT, each on one thread."""
+    result = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for batch in (1, 32):
+            part = {k: v[:batch] for k, v in feeds.items()}
+            tensors = [torch.from_numpy(v) for v in part.values()]
+            with torch.no_grad():
+                eager = median_ms(lambda t=tensors: model(*t), repeats)
+            ort = median_ms(lambda p=part: session.run(["logits"], p), repeats)
+            result[f"batch {batch}"] = {
+                "eager_ms": round(eager, 4),
+                "ort_ms": round(ort, 4),
+                "speedup": round(eager / ort, 2),
+            }
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def build_report(
+    search_run: Path,
+    train_run: Path,
+    onnx_path: Path,
+    bank: FeatureBank,
+    repeats: int = 200,
+) -> dict[str, Any]:
+    search = search_summary(search_run)
+    trained = _read_json(train_run / "metrics.json")
+    if "test" not in trained:
+        raise ReportError(f"{train_run}: a --holdout val run has no test metric")
+    module = import_generated((train_run / "model.py").read_text())
+    model = module.Model()
+    load_weights(model, train_run / "weights.safetensors")
+    model.eval()
+    test = bank.indices("test")
+    feeds = {name: bank.features[name][test] for name, _ in module.INPUTS}
+    with torch.no_grad():
+        torch_logits = model(*(torch.from_numpy(v) for v in feeds.values())).numpy()
+    session, provider = create_session(onnx_path, "auto", threads=1)
+    ort_logits = session.run(["logits"], feeds)[0]
+    labels = bank.labels[test]
+    name = primary_name(bank.task)
+    torch_score = scores(bank.task, torch_logits, labels)[name]
+    ort_score = scores(bank.task, ort_logits, labels)[name]
+    if torch_score != trained["test"][name]:
+        raise ReportError(
+            f"{train_run}: the saved weights score {torch_score} on test, "
+            f"metrics.json says {trained['test'][name]}"
+        )
+    if ort_score != torch_score:
+        raise ReportError(
+            f"{onnx_path}: ONNX Runtime scores {name} {ort_score} on test, PyTorch "
+            f"{torch_score}; the exported model does not match the trained one"
+        )
+    return {
+        "task": bank.task,
+        "metric": name,
+        "search": search,
+        "test": trained["test"],
+        "parameters": trained["parameters"],
+        "train_seconds": trained["train_seconds"],
+        "onnx": {
+            "provider": provider,
+            f"test_{name}": ort_score,
+            "max_abs_logit_diff": float(np.max(np.abs(ort_logits - torch_logits))),
+            "same_predictions": bool(
+                (ort_logits.argmax(1) == torch_logits.argmax(1)).all()
+            ),
+        },
+        "latency": _latency(model, session, feeds, repeats),
+        "genotype": (train_run / "genotype.bmg").read_text(),
+    }
+
+
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    name, search, onnx = report["metric"], report["search"], report["onnx"]
+    rows = [
+        (
+            "search time",
+            f"{search['search_seconds']:.1f} s ({search['epochs']} epochs)",
+        ),
+        (
+            f"validation {name} (search)",
+            f"{search['val_metric']:.4f} (epoch {search['best_epoch']})",
+        ),
+    ]
+    rows += [(f"test {k}", f"{v:.4f}") for k, v in report["test"].items()]
+    rows += [
+        ("parameters", f"{report['parameters']:,}"),
+        ("training time", f"{report['train_seconds']:.1f} s"),
+        (
+            "ONNX parity",
+            f"test {name} {onnx[f'test_{name}']:.4f} (= PyTorch), "
+            f"max |Δlogit| {onnx['max_abs_logit_diff']:.1e}",
+        ),
+    ]
+    for batch, timing in report["latency"].items():
+        rows.append(
+            (
+                f"latency, {batch}",
+                f"eager {timing['eager_ms']:.3f} ms, ORT {timing['ort_ms']:.3f} ms "
+                f"({timing['speedup']:.2f}x)",
+            )
+        )
+    return rows
+
+
+def markdown_table(rows: list[tuple[str, str]]) -> str:
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    return "\n".join(lines) + "\n"
+
+
+def text_table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows) + "\n"
+
+
+def report_markdown(report: dict[str, Any], folder: Path) -> str:
+    parts = [
+        "# bmnas pipeline report\n",
+        "Search → check → compile → train → export → ONNX Runtime on the test split "
+        "(`make run`). Latency: median of repeated calls, one thread each.\n",
+        markdown_table(summary_rows(report)),
+    ]
+    if (folder / ARCHITECTURE).exists():
+        parts.append(f"## Architecture\n\n![the searched genotype]({ARCHITECTURE})\n")
+    if (folder / CURVES).exists():
+        parts.append(f"## Search curves\n\n![search curves]({CURVES})\n")
+    parts.append(f"## Genotype\n\n```\n{report['genotype']}```\n")
+    return "\n".join(parts)
+
+
+def write_report(report: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "summary.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(folder / "report.md", report_markdown(report, folder))
