@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench golden generated clean
+.PHONY: run examples test lint format bench golden generated clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
 	touch $(STAMP)
 
-# Every example through the front end, the code generator and the ONNX exporter (checked
-# against PyTorch in ONNX Runtime), one ONNX Runtime inference on random inputs; then the
-# search pipeline: prepare mfeat, search, check, compile and export the searched genotype.
+# The whole pipeline on the embedded data (docs/pipeline.md): prepare mfeat, search, check,
+# compile, train, export with the trained weights, then `bmnas report` runs ONNX Runtime
+# on the test split (its accuracy must equal PyTorch's), times eager vs ORT, prints the
+# summary table and writes build/mfeat.report/ (report.md, architecture, search curves).
+RUN := build/mfeat
 run: $(STAMP)
+	@mkdir -p build $(RUN).report
+	$(BIN)/bmnas data mfeat
+	$(BIN)/bmnas search --data mfeat -o $(RUN).bmg --run-dir $(RUN).search --overwrite
+	$(BIN)/bmnas check $(RUN).bmg
+	$(BIN)/bmnas compile $(RUN).bmg -o $(RUN).py
+	$(BIN)/bmnas train $(RUN).bmg --data mfeat -o $(RUN).train --overwrite
+	$(BIN)/bmnas export $(RUN).bmg --weights $(RUN).train/weights.safetensors -o $(RUN).onnx
+	$(BIN)/bmnas viz $(RUN).bmg -o $(RUN).report/architecture.svg
+	$(BIN)/bmnas viz $(RUN).bmg -o $(RUN).report/architecture.png
+	$(BIN)/bmnas viz $(RUN).search -o $(RUN).report/curves.png
+	$(BIN)/bmnas report --search-run $(RUN).search --train-run $(RUN).train \
+		--onnx $(RUN).onnx -o $(RUN).report
+
+# Every example through the front end, the code generator and the ONNX exporter (checked
+# against PyTorch in ONNX Runtime), and one ONNX Runtime inference on random inputs.
+examples: $(STAMP)
 	@mkdir -p build
 	@for f in examples/*.bmg; do \
 		name=$$(basename $${f%.bmg}); \
@@ -32,11 +50,6 @@ run: $(STAMP)
 	done
 	@$(BIN)/python -c "import numpy as np; np.savez('build/aoa_inputs.npz', **{'video.layer4': np.random.randn(4, 2048, 8, 8, 8), 'skeleton.fc7': np.random.randn(4, 512)})"
 	$(BIN)/bmnas infer build/aoa.onnx --inputs build/aoa_inputs.npz -o build/aoa_logits.npz
-	$(BIN)/bmnas data mfeat
-	$(BIN)/bmnas search --data mfeat -o build/mfeat.bmg --run-dir build/mfeat.run
-	$(BIN)/bmnas check build/mfeat.bmg
-	$(BIN)/bmnas compile build/mfeat.bmg -o build/mfeat.py
-	$(BIN)/bmnas export build/mfeat.bmg -o build/mfeat.onnx
 
 test: $(STAMP)
 	$(BIN)/ruff check .

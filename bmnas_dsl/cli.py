@@ -270,6 +270,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                 )
             data, output = args.data, args.output
             run_dir = Path(args.run_dir or Path(output).with_suffix(".run"))
+            refusal = _existing_run(run_dir, args.overwrite)
+            if refusal:
+                raise SearchError(refusal)
         bank = resolve_data(data)
         if not args.resume:
             features = tuple((name, bank.shape(name)) for name in bank.features)
@@ -303,6 +306,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _existing_run(run_dir: str | Path, overwrite: bool) -> str | None:
+    """Why a new run may not start in `run_dir`, or None: a run directory already holding
+    a run is only reused on request, so a failed new run cannot destroy a finished one."""
+    if not overwrite and Path(run_dir, "settings.json").exists():
+        return (
+            f"{run_dir} already holds a run; continue it with --resume, or start "
+            "again with --overwrite (or choose another directory)"
+        )
+    return None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from bmnas_dsl.bank import BankError
     from bmnas_dsl.datasets import resolve_data
@@ -315,6 +329,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             if not args.file or not args.data:
                 raise TrainError("a new training run needs FILE and --data")
+            refusal = _existing_run(args.output, args.overwrite)
+            if refusal:
+                raise TrainError(refusal)
             try:
                 text, data, name = read_source(args.file), args.data, args.file
             except BmgError as exc:
@@ -474,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR"
     )
+    train.add_argument(
+        "--overwrite", action="store_true", help="start again in a used RUN_DIR"
+    )
     defaults = TrainSettings()
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--seed", type=int, default=defaults.seed)
@@ -511,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--resume", action="store_true", help="continue the run in --run-dir"
     )
+    search.add_argument(
+        "--overwrite", action="store_true", help="start again in a used --run-dir"
+    )
     search.add_argument("--epochs", type=int, default=30)
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--cells", type=int, default=2, metavar="N")
@@ -530,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--alternation", choices=["step", "epoch"], default="step")
     search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     search.set_defaults(run=cmd_search)
+    from bmnas_dsl.viz.command import add_parser as add_viz_parser
+
+    add_viz_parser(sub)
     return parser
 
 

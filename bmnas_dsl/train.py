@@ -216,7 +216,7 @@ def train_genotype(
             _truncate_log(run_dir / LOG, trainer.epoch)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in (METRICS, WEIGHTS, CHECKPOINT):
+            for stale in (SETTINGS, METRICS, WEIGHTS, CHECKPOINT):
                 (run_dir / stale).unlink(missing_ok=True)
             write_atomic(run_dir / GENOTYPE, text)
             write_atomic(run_dir / MODULE, source)

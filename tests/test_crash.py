@@ -153,3 +153,80 @@ def test_search_killed_and_resumed_gives_the_same_result(bank_path, tmp_path):
     assert _without_timings((cut / "log.jsonl").read_text()) == _without_timings(
         (whole / "log.jsonl").read_text()
     )
+
+
+# -- a failed command leaves existing files alone -------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_new_run_never_replaces_a_finished_one(bank_path, tmp_path, write):
+    genotype = write(
+        "bmg 1\nmodel m {\n dims C = 8, L = 2\n classes 4\n"
+        " modality a { f3 : [16, 6] }\n modality b { f2 : [16, 6] }\n"
+        " cell c (x = a.f3, y = b.f2) {\n  s1 = Sum(x, y)\n  out = s1\n }\n"
+        " output c\n}\n"
+    )
+    data = ["--data", str(bank_path), "--epochs", "1", "--threads", "1"]
+    train = ["train", str(genotype), "-o", str(tmp_path / "t"), *data]
+    search = ["search", "-o", str(tmp_path / "s.bmg"), *data, "--C", "8"]
+    search += ["--L", "2", "--cells", "1", "--steps", "1"]
+    for args, folder in ((train, tmp_path / "t"), (search, tmp_path / "s.run")):
+        run_to_end(args)
+        before = _snapshot(folder)
+        again = subprocess.run(BMNAS + args, env=_env(), capture_output=True, text=True)
+        assert again.returncode == 1
+        assert "already holds a run" in again.stderr and "--overwrite" in again.stderr
+        assert _snapshot(folder) == before
+        run_to_end([*args, "--overwrite"])
+
+
+def test_failed_commands_leave_existing_outputs_untouched(tmp_path, write):
+    repo_sum = REPO / "examples" / "sum.bmg"
+    broken = write("bmg 1\nmodel m {\n classes 0\n}\n")
+    existing = {}
+    for name in ("model.py", "model.onnx", "arch.bmg"):
+        existing[name] = tmp_path / name
+        existing[name].write_bytes(b"precious " + name.encode())
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    onnx = str(existing["model.onnx"])
+    failing = [
+        ["compile", str(broken), "-o", str(existing["model.py"])],
+        ["export", str(broken), "-o", str(existing["model.onnx"])],
+        ["export", str(repo_sum), "-o", onnx, "--weights", str(weights)],
+        ["search", "--data", "no-such-data", "-o", str(existing["arch.bmg"])],
+    ]
+    for args in failing:
+        result = subprocess.run(
+            BMNAS + args, env=_env(), capture_output=True, text=True
+        )
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    for name, path in existing.items():
+        assert path.read_bytes() == b"precious " + name.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*existing, "w.safetensors", broken.name]
+    )  # no temporary file left behind
+
+
+def test_package_writes_files_only_atomically():
+    """Every file the package writes goes through fileio.write_atomic (or lands in a
+    private temporary directory first): a grep that fails when a direct write appears."""
+    # torch.save into an in-memory buffer is fine: the bytes then go to write_atomic.
+    direct = re.compile(
+        r"\.write_(text|bytes)\(|open\([^)]*['\"][wa]b?['\"]|\.save\((?!.*buffer\))"
+    )
+    allowed = {
+        "fileio.py": "the atomic writer itself",
+        "loader.py": "writes into its own TemporaryDirectory",
+        "export.py": "saves into a temporary file, then replace_atomic",
+    }
+    offenders = []
+    for path in sorted((REPO / "bmnas_dsl").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if direct.search(line) and path.name not in allowed:
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, offenders

@@ -200,8 +200,13 @@ def test_search_command_takes_a_bank_path_and_resumes_from_the_run_dir(tmp_path)
     assert without_timing(out.read_text()) == without_timing(
         (tmp_path / "arch.run" / "best.bmg").read_text()
     )
-    bad = run_bmnas("search", "--data", "nope", "-o", str(out))
+    bad = run_bmnas("search", "--data", "nope", "-o", str(tmp_path / "other.bmg"))
     assert bad.returncode == 1 and "unknown data 'nope'" in bad.stderr
+    # A new search into the used run directory is refused; the run stays intact.
+    before = (tmp_path / "arch.run" / "log.jsonl").read_bytes()
+    refused = run_bmnas(*args)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert (tmp_path / "arch.run" / "log.jsonl").read_bytes() == before
 
 
 def test_short_search_on_mfeat_gives_a_genotype_check_accepts(tmp_path, monkeypatch):

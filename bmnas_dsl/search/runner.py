@@ -288,6 +288,9 @@ def run_search(
                 search.load_state(load_checkpoint(run_dir / CHECKPOINT))
             _truncate_log(run_dir / LOG, search.epoch)
         else:
+            # A stale checkpoint would be resumed as if it were this run's.
+            for stale in (CHECKPOINT, BEST):  # settings.json is rewritten first
+                (run_dir / stale).unlink(missing_ok=True)
             write_atomic(
                 run_dir / SETTINGS,
                 json.dumps(settings_json(space, training, data, output), indent=2)

@@ -1,0 +1,221 @@
+"""Reading a search run directory (`bmnas search`'s settings.json and log.jsonl) for plots.
+
+Pure Python. Everything a plot needs is checked here, so a truncated or hand-edited log
+gives one clear `VizError` instead of a failure half-way through drawing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bmnas_dsl.viz import VizError
+
+LOG, SETTINGS = "log.jsonl", "settings.json"  # as in bmnas_dsl.search.runner
+CURVES = ("train_loss", "val_loss", "arch_loss")
+
+
+@dataclass(frozen=True)
+class CellWeights:
+    """Final-epoch architecture weights of one cell, with the names of what they weigh."""
+
+    name: str  # c1, c2, ... as the derived genotype names them
+    predecessors: tuple[str, ...]  # nodes of S this cell may read
+    alpha: tuple[tuple[str, tuple[float, ...]], ...]  # (mixture, p_identity per node)
+    beta: tuple[
+        tuple[str, tuple[float, ...]], ...
+    ]  # (step[ operand], p per inner node)
+    gamma: tuple[tuple[str, tuple[float, ...]], ...]  # (step, p per op)
+    ops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    title: str
+    metric: str  # "accuracy" or "weighted F1"
+    epochs: tuple[int, ...]
+    val_metric: tuple[float, ...]
+    losses: dict[str, tuple[float, ...]]  # the curves of CURVES present in every line
+    cells: tuple[CellWeights, ...]  # empty when the log carries no weights
+
+    @property
+    def best(self) -> int:
+        """Index of the best epoch; ties go to the later epoch, as in the search."""
+        top = max(self.val_metric)
+        return max(i for i, v in enumerate(self.val_metric) if v == top)
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _vector(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value or not all(map(_number, value)):
+        raise ValueError("expected a list of numbers")
+    return tuple(float(v) for v in value)
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise VizError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise VizError(f"{path}:{number}: expected one JSON object per line")
+        for key in ("epoch", "val_metric"):
+            if not _number(record.get(key)):
+                raise VizError(f"{path}:{number}: no numeric {key!r}")
+        records.append(record)
+    if not records:
+        raise VizError(f"{path}: no epoch logged yet")
+    return records
+
+
+def _settings(run_dir: Path) -> dict[str, Any]:
+    """settings.json, or {} when absent or unreadable: the plots then use plain numbers
+    for the names (the log alone is enough to draw)."""
+    try:
+        data = json.loads((run_dir / SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _names(
+    space: dict[str, Any], widths: list[int]
+) -> tuple[list[list[str]], list[str]]:
+    """Predecessor names per cell (features, then earlier cells) and the op pool. Without
+    settings, the features are numbered: the first cell reads features only."""
+    features = [f[0] for f in space.get("features", []) if isinstance(f, list) and f]
+    if not features and widths:
+        features = [f"#{i + 1}" for i in range(widths[0])]
+    any_input = space.get("cell_inputs", "any") != "features"
+    predecessors = [
+        features + ([f"c{j + 1}" for j in range(k)] if any_input else [])
+        for k in range(len(widths))
+    ]
+    ops = [str(op) for op in space.get("ops", [])]
+    return predecessors, ops
+
+
+def _fit(names: list[str], count: int, prefix: str) -> tuple[str, ...]:
+    """The names when they match the logged vector, else numbered placeholders."""
+    if len(names) == count:
+        return tuple(names)
+    return tuple(f"{prefix}{i + 1}" for i in range(count))
+
+
+def _lists(record: dict[str, Any], key: str, count: int | None = None) -> list[Any]:
+    value = record.get(key)
+    if not isinstance(value, list) or (count is not None and len(value) != count):
+        raise ValueError(f"{key!r} needs one list per cell")
+    return value
+
+
+def _same_width(rows: list[tuple[str, tuple[float, ...]]], what: str) -> None:
+    if len({len(values) for _, values in rows}) > 1:
+        raise ValueError(f"{what} rows of different lengths")
+
+
+def _cells(record: dict[str, Any], space: dict[str, Any]) -> tuple[CellWeights, ...]:
+    if all(record.get(key) is None for key in ("alpha", "beta", "gamma")):
+        return ()  # a log without weights: curves only
+    alpha = _lists(record, "alpha")
+    beta, gamma = (
+        _lists(record, "beta", len(alpha)),
+        _lists(record, "gamma", len(alpha)),
+    )
+    separate = "alpha_y" in record  # --mixing separate logs the second mixtures too
+    alpha_y = _lists(record, "alpha_y", len(alpha)) if separate else []
+    beta_b = _lists(record, "beta_b", len(alpha)) if separate else []
+    predecessors, ops = _names(
+        space, [len(a) if isinstance(a, list) else 0 for a in alpha]
+    )
+    cells = []
+    for k, (a, b, g) in enumerate(zip(alpha, beta, gamma, strict=True)):
+        if not isinstance(b, list) or not isinstance(g, list) or len(b) != len(g):
+            raise ValueError(f"cell {k + 1}: beta and gamma need one entry per step")
+        if not b:
+            raise ValueError(f"cell {k + 1} has no step")
+        mixtures = (
+            [("x", _vector(a)), ("y", _vector(alpha_y[k]))]
+            if separate
+            else [("x, y", _vector(a))]
+        )
+        betas = [(f"s{i + 1}", _vector(v)) for i, v in enumerate(b)]
+        if separate:
+            second = beta_b[k]
+            betas = [
+                row
+                for i, v in enumerate(b)
+                for row in (
+                    (f"s{i + 1} a", _vector(v)),
+                    (f"s{i + 1} b", _vector(second[i])),
+                )
+            ]
+        gammas = [(f"s{i + 1}", _vector(v)) for i, v in enumerate(g)]
+        _same_width(mixtures, "alpha")
+        _same_width(gammas, "gamma")
+        cells.append(
+            CellWeights(
+                name=f"c{k + 1}",
+                predecessors=_fit(predecessors[k], len(mixtures[0][1]), "#"),
+                alpha=tuple(mixtures),
+                beta=tuple(betas),
+                gamma=tuple(gammas),
+                ops=_fit(ops, len(gammas[0][1]), "op "),
+            )
+        )
+    return tuple(cells)
+
+
+def read_run(run_dir: str | Path) -> Run:
+    """The run's curves and final-epoch weights; VizError when they cannot be read."""
+    path = Path(run_dir)
+    log = path / LOG
+    if not log.is_file():
+        raise VizError(f"{path}: no {LOG}; not a search run directory")
+    try:
+        records = _records(log)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VizError(f"{log}: cannot read ({exc})") from None
+    settings = _settings(path)
+    space = settings.get("space", {}) if isinstance(settings.get("space"), dict) else {}
+    try:
+        cells = _cells(records[-1], space)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise VizError(
+            f"{log}: the last line's alpha/beta/gamma are malformed ({exc})"
+        ) from None
+    losses = {
+        key: tuple(float(r[key]) for r in records)
+        for key in CURVES
+        if all(_number(r.get(key)) for r in records)
+    }
+    data = settings.get("data")
+    title = f"search run {path.name}" + (f" · data {data}" if data else "")
+    if space.get("cells") and space.get("steps"):
+        title += (
+            f" · {space['cells']} cells \N{MULTIPLICATION SIGN} {space['steps']} steps"
+        )
+    return Run(
+        path=path,
+        title=title,
+        metric="weighted F1" if space.get("task") == "multilabel" else "accuracy",
+        epochs=tuple(int(r["epoch"]) for r in records),
+        val_metric=tuple(float(r["val_metric"]) for r in records),
+        losses=losses,
+        cells=cells,
+    )
