@@ -1,0 +1,250 @@
+"""The ablation transformations (bmnas_dsl/ablation.py) and the paper-tables driver
+(benchmarks/paper_tables.py) end to end on a tiny budget, cache reuse included."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bmnas_dsl import ablation
+from bmnas_dsl.frontend import analyse_text
+from bmnas_dsl.parser import parse
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Two modalities with different feature counts; c2 reads the earlier cell c1.
+GENOTYPE = """\
+bmg 1
+
+model searched {
+    dims C = 8, L = 4
+    classes 3
+
+    meta {
+        seed = 0
+    }
+
+    modality a {
+        f1 : [4, 6]
+        f2 : [8, 3]
+        f3 : [6]
+    }
+
+    modality b {
+        g1 : [4, 5]
+        g2 : [5]
+    }
+
+    cell c1 (x = a.f2, y = a.f3) {
+        s1 = Sum(x, y)
+        s2 = Attention(s1, y)
+        out = s1, s2
+    }
+
+    cell c2 (x = b.g1, y = c1) {
+        s1 = LinearGLU(x, y)
+        out = s1
+    }
+
+    output c1, c2
+}
+"""
+
+FEATURES = ["a.f1", "a.f2", "a.f3", "b.g1", "b.g2"]
+
+
+def model(text: str):
+    assert analyse_text(text).ok, text
+    return parse(text).models[0]
+
+
+def bodies(text: str) -> list[list[tuple[str, str, tuple[str, ...]]]]:
+    return [
+        [(s.name, s.op, tuple(a.text for a in s.args)) for s in cell.steps]
+        for cell in model(text).cells
+    ]
+
+
+def meta(text: str) -> dict[str, object]:
+    return {e.key: e.value for e in model(text).meta[0].entries}
+
+
+@pytest.mark.parametrize(
+    ("fusion", "ops", "outs"),
+    [
+        ("Sum", ["Sum"], ["s1"]),
+        ("ConcatFC", ["ConcatFC"], ["s1"]),
+        ("MHA", ["Attention", "Attention"], ["head1", "head2"]),
+        ("AoA", ["Attention", "LinearGLU"], ["gated"]),
+    ],
+)
+def test_fusion_replaces_bodies_keeps_inputs(fusion, ops, outs):
+    text = ablation.with_fusion(GENOTYPE, fusion)
+    m = model(text)
+    assert [(c.name, c.x.text, c.y.text) for c in m.cells] == [
+        ("c1", "a.f2", "a.f3"),
+        ("c2", "b.g1", "c1"),
+    ]
+    for cell in m.cells:
+        assert [s.op for s in cell.steps] == ops
+        assert [r.text for r in cell.outs[0].refs] == outs
+    assert [r.text for r in m.outputs[0].refs] == ["c1", "c2"]
+    assert meta(text) == {"seed": 0, "ablation": fusion}
+
+
+def test_mha_heads_swap_query_and_aoa_gates_with_the_query():
+    mha = bodies(ablation.with_fusion(GENOTYPE, "MHA"))[0]
+    assert mha == [
+        ("head1", "Attention", ("x", "y")),
+        ("head2", "Attention", ("y", "x")),
+    ]
+    aoa = bodies(ablation.with_fusion(GENOTYPE, "AoA"))[0]
+    assert aoa[1] == ("gated", "LinearGLU", ("attended", "x"))
+
+
+def test_late_fusion_reads_the_last_feature_of_each_backbone():
+    pairs = ablation.late_fusion_pairs(GENOTYPE)
+    assert pairs == [("a.f3", "b.g2"), ("a.f3", "b.g2")]
+    text = ablation.with_inputs(GENOTYPE, pairs, "late fusion")
+    assert ablation.cell_inputs(text) == pairs
+    assert bodies(text) == bodies(GENOTYPE)  # same fusion cells
+    assert meta(text)["ablation"] == "late fusion"
+
+
+def test_random_pairs_are_reproducible_distinct_and_allowed():
+    draws = [
+        ablation.random_pairs(GENOTYPE, ablation.draw_rng(3, d)) for d in range(40)
+    ]
+    again = [
+        ablation.random_pairs(GENOTYPE, ablation.draw_rng(3, d)) for d in range(40)
+    ]
+    assert draws == again
+    assert len({tuple(p) for p in draws}) > 10  # the draws do differ
+    for pairs in draws:
+        (x1, y1), (x2, y2) = pairs
+        assert x1 != y1 and x2 != y2
+        assert {x1, y1} <= set(FEATURES)  # c1 has no earlier cell
+        allowed = [*FEATURES, "c1"]
+        assert {x2, y2} <= set(allowed)
+        assert allowed.index(x2) < allowed.index(y2)  # x first, as in derivation
+        text = ablation.with_inputs(GENOTYPE, pairs, "random")
+        assert bodies(text) == bodies(GENOTYPE)
+    # Cells reading earlier cells are part of the space (and stay valid, above).
+    assert any(pairs[1][1] == "c1" for pairs in draws)
+    features_only = [
+        ablation.random_pairs(GENOTYPE, ablation.draw_rng(3, d), cells=False)
+        for d in range(40)
+    ]
+    assert all(set(p[1]) <= set(FEATURES) for p in features_only)
+    assert draws != [
+        ablation.random_pairs(GENOTYPE, ablation.draw_rng(4, d)) for d in range(40)
+    ]
+
+
+def test_unimodal_moves_features_to_the_same_depth_and_keeps_cells():
+    # a.f2 (depth 1) -> b.g2; a.f3 (depth 2, clamped) -> b.g2 too, so y becomes the
+    # deepest other feature of b; c2's cell input stays.
+    assert ablation.unimodal_pairs(GENOTYPE, "b") == [("b.g2", "b.g1"), ("b.g1", "c1")]
+    assert ablation.unimodal_pairs(GENOTYPE, "a") == [("a.f2", "a.f3"), ("a.f1", "c1")]
+    for m in ("a", "b"):
+        text = ablation.with_inputs(GENOTYPE, ablation.unimodal_pairs(GENOTYPE, m), m)
+        used = {n for pair in ablation.cell_inputs(text) for n in pair}
+        assert {n.split(".")[0] for n in used if "." in n} == {m}
+    with pytest.raises(ablation.AblationError):
+        ablation.unimodal_pairs(GENOTYPE, "c")
+
+
+def test_errors_are_reported():
+    with pytest.raises(ablation.AblationError, match="unknown fusion"):
+        ablation.with_fusion(GENOTYPE, "Max")
+    with pytest.raises(ablation.AblationError, match="2 cells"):
+        ablation.with_inputs(GENOTYPE, [("a.f1", "b.g1")], "x")
+    with pytest.raises(ablation.AblationError, match="invalid variant"):
+        ablation.with_inputs(GENOTYPE, [("a.f1", "a.f1"), ("a.f1", "c1")], "x")
+    with pytest.raises(ablation.AblationError, match="not a valid genotype"):
+        ablation.describe("bmg 1\nmodel m {}")
+
+
+def test_variants_can_be_transformed_again():
+    text = ablation.with_fusion(ablation.with_fusion(GENOTYPE, "Sum"), "AoA")
+    assert meta(text)["ablation"] == "AoA"  # re-tagging replaces, never duplicates
+    assert "c1(a.f2, a.f3): Attention LinearGLU" in ablation.describe(text)
+
+
+def load_driver(monkeypatch):
+    """The benchmark script as a module (benchmarks/ is not a package); registered in
+    sys.modules while the test runs, as its dataclasses need."""
+    spec = importlib.util.spec_from_file_location(
+        "paper_tables", REPO / "benchmarks" / "paper_tables.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def numbers(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from numbers(v)
+    elif isinstance(value, float):
+        yield value
+
+
+def test_driver_end_to_end_and_resumes(tmp_path, capsys, monkeypatch):
+    driver = load_driver(monkeypatch)
+    out, report = tmp_path / "out", tmp_path / "paper_tables.json"
+    argv = ["--quick", "--out", str(out), "--json", str(report)]
+    assert driver.main(argv) == 0
+    printed = capsys.readouterr().out
+    tables = (out / "tables.md").read_text()
+    assert tables in printed
+    for row in (
+        "Sum",
+        "ConcatFC",
+        "MHA",
+        "AoA",
+        "Searched",
+        "Late fusion",
+        "Random",
+        "fou backbone",
+        "zer backbone",
+        "fou only (searched cells)",
+        "zer only (searched cells)",
+        "search (all epochs)",
+        "parameters",
+    ):
+        assert f"| {row}" in tables, row
+    data = json.loads(report.read_text())
+    for row in (*driver.FUSION_ROWS, "Searched", "Late fusion", "Random"):
+        entry = data["rows"][row]
+        assert 0 <= entry["mean"] <= 1 and entry["parameters"] > 0
+    assert all(0 <= v <= 1 for v in numbers(data["rows"]["Searched"]["values"]))
+    assert data["epochs"]["source"] == "validation"
+    assert data["epochs"]["chosen"] in (1, 2)
+    assert data["search"]["seconds"]["mean"] > 0
+    computed = data["units"]["computed"]
+    assert computed > 10 and data["units"]["reused"] == 0
+
+    units = sorted(out.rglob("*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in units}
+    assert driver.main(argv) == 0
+    assert "units: 0 computed" in capsys.readouterr().out
+    again = json.loads(report.read_text())
+    assert again["units"] == {"computed": 0, "reused": computed}
+    assert again["rows"] == data["rows"]
+    assert {p: p.stat().st_mtime_ns for p in units} == stamps
+
+    # A lost unit (a run killed before writing it) is redone alone.
+    lost = next(p for p in units if p.name == "aoa.json" and "test-e" in str(p))
+    lost.unlink()
+    assert driver.main(argv) == 0
+    assert json.loads(report.read_text())["units"]["computed"] == 1
+    capsys.readouterr()
