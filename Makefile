@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run examples test lint format bench golden generated clean
+.PHONY: run examples tables test lint format bench golden generated clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/inference.py --threads 1
 	$(BIN)/python benchmarks/search_step.py --config ntu --batch 96 --threads 2 --space official
 	$(BIN)/python benchmarks/planted_recovery.py --config small
+	$(BIN)/python benchmarks/kill_resume.py --kills 20
+	$(BIN)/python benchmarks/guard_overhead.py --threads 1
+
+# The ablation tables of docs/results.md: 5 seeds on mfeat, about 13 minutes on 2 cores
+# the first time; finished units are cached under benchmarks/results/paper_tables/.
+tables: $(STAMP)
+	$(BIN)/python benchmarks/paper_tables.py --threads 1
 
 golden: $(STAMP)
 	BMNAS_REGEN_GOLDEN=1 $(BIN)/python -m pytest tests/test_golden.py
