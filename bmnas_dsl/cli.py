@@ -155,10 +155,14 @@ def _compiled(path: str) -> tuple[object, object] | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import errno
+
     from bmnas_dsl.export import ExportError, export_model
     from bmnas_dsl.runtime import RuntimeSetupError
     from bmnas_dsl.weights import WeightsError, load_weights
 
+    if Path(args.output).is_dir():  # said now, not after the export at its rename
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), args.output)
     compiled = _compiled(args.file)
     if compiled is None:
         return EXIT_INVALID
@@ -178,9 +182,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    import errno
+
     from bmnas_dsl.infer import InferError, run_inference
     from bmnas_dsl.runtime import RuntimeSetupError
 
+    if args.output:  # an output that cannot be written is said before inference runs
+        output = Path(args.output)
+        if output.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), output)
+        if not output.parent.is_dir():
+            code = errno.ENOTDIR if output.parent.exists() else errno.ENOENT
+            raise OSError(code, os.strerror(code), args.output)
     try:
         logits, provider = run_inference(args.model, args.inputs, args.provider)
     except (InferError, RuntimeSetupError) as exc:
@@ -236,7 +249,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     )
     for feature in summary["features"]:
         print(f"  {feature['name']:<16} {feature['shape']}")
-    if bank.info.get("dataset") == "mfeat":  # `info` is free-form in other banks
+    # The registered data set, not a bank file that says it is mfeat: `info` is
+    # free-form (and untrusted) in a bank file; its backbone reports may be malformed.
+    if args.data.partition(":")[0] == "mfeat":
         for view, report in bank.info["backbones"].items():
             print(
                 f"  backbone {view}: test accuracy {report['test_accuracy']:.3f} "
@@ -563,7 +578,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        status = run(args)
+        if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
+            sys.stdout.flush()  # a reader gone away shows here, not at Python's exit
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `bmnas info | head`: the reader left; not an error
@@ -571,10 +589,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:  # an output that cannot be written: the user's to fix
-        where = f" {exc.filename}" if exc.filename else ""
+        # A failed rename (os.replace of the temporary file) names the file the user
+        # asked for as filename2; filename is then bmnas's temporary name.
+        target = exc.filename2 or exc.filename
+        where = f" {target}" if target else ""
         reason = exc.strerror or exc
         print(
             f"bmnas {args.command}: error: cannot write{where}: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    except MemoryError:  # e.g. an .npz whose arrays do not fit: too large an input
+        print(f"bmnas {args.command}: error: out of memory", file=sys.stderr)
+        return EXIT_INVALID
+    except UnicodeEncodeError as exc:  # stdout in ASCII (PYTHONIOENCODING, old locale)
+        print(
+            f"bmnas {args.command}: error: the output encoding ({exc.encoding}) cannot "
+            f"write {exc.object[exc.start : exc.end]!r}; set PYTHONIOENCODING=utf-8",
             file=sys.stderr,
         )
         return EXIT_INVALID

@@ -17,13 +17,25 @@ class InferError(Exception):
 
 
 def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file; never unpickles (allow_pickle=False: an object array,
+    which would need pickle, is refused with the other unreadable files)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise InferError(f"{path}: one .npy array, not an .npz of named arrays")
+        with archive:
+            arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise InferError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InferError(f"{path}: not a readable .npz of arrays ({exc})") from None
+    # NpzFile returns the raw bytes of a member that is not a .npy array.
+    foreign = [
+        name for name, value in arrays.items() if not isinstance(value, np.ndarray)
+    ]
+    if foreign:
+        raise InferError(f"{path}: not an .npz of arrays (member {foreign[0]!r})")
+    return arrays
 
 
 def run_inference(
@@ -31,14 +43,17 @@ def run_inference(
 ) -> tuple[np.ndarray, str]:
     """The logits of the model on the inputs, and the provider that computed them."""
     if not Path(model).is_file():
-        raise InferError(f"{model}: no such file")
+        reason = "not a file" if Path(model).exists() else "no such file"
+        raise InferError(f"{model}: {reason}")
     arrays = read_inputs(inputs_path)
     try:
         session, used = create_session(model, provider)
     except RuntimeSetupError:
         raise
     except Exception as exc:  # ORT raises its own types for unreadable models
-        raise InferError(f"{model}: not a loadable ONNX model ({exc})") from None
+        raise InferError(
+            f"{model}: not a loadable ONNX model ({_first_line(exc)})"
+        ) from None
     expected = session.get_inputs()
     names = [i.name for i in expected]
     missing = [n for n in names if n not in arrays]
@@ -49,6 +64,12 @@ def run_inference(
             + (f"missing {missing}" if missing else "")
             + ("; " if missing and extra else "")
             + (f"unexpected {extra}" if extra else "")
+        )
+    outputs = session.get_outputs()
+    if len(outputs) != 1:
+        raise InferError(
+            f"{model}: has {len(outputs)} outputs; bmnas infer runs models with one "
+            "(logits), as `bmnas export` writes them"
         )
     feed = {}
     batch = None
@@ -72,11 +93,22 @@ def run_inference(
                 f"input '{spec.name}' has batch size {array.shape[0]}, others {batch}"
             )
         batch = array.shape[0]
+        if batch == 0:
+            raise InferError(f"input '{spec.name}' has no samples (batch size 0)")
         if not np.all(np.isfinite(array)):
             raise InferError(f"input '{spec.name}' contains NaN or Inf")
         feed[spec.name] = np.ascontiguousarray(array, dtype=np.float32)
-    [logits] = session.run(None, feed)
+    try:
+        [logits] = session.run(None, feed)
+    except Exception as exc:  # ORT's own error types: a model these inputs do not fit
+        raise InferError(f"{model}: inference failed: {_first_line(exc)}") from None
     return logits, used
+
+
+def _first_line(exc: Exception) -> str:
+    """A one-line reason: ONNX Runtime's messages can span lines."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def save_logits(path: str | Path, logits: np.ndarray) -> None:

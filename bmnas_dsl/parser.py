@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import lark
@@ -32,7 +33,12 @@ SUPPORTED_VERSION = 1
 _MAX_INT_DIGITS = 19
 _CLAMPED_INT = 10**_MAX_INT_DIGITS
 
-_VERSION_LINE = re.compile(r"\A(?:\s|#[^\n]*)*bmg\s+(-?[0-9]+)\b")
+# White space and comments as the grammar has them (common.WS, COMMENT), then the
+# version line. Matched one piece at a time from the start of the file: one regex
+# `(?:\s|#[^\n]*)*bmg` backtracks exponentially on a line like `# # # # ...` (2**n
+# ways to split it into comments): 18 hashes took 20 s.
+_SKIP = re.compile(r"[ \t\f\r\n]+|#[^\n]*")
+_VERSION_LINE = re.compile(r"bmg[ \t\f\r\n]+(-?[0-9]+)\b")
 
 # How terminals are named in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -220,7 +226,10 @@ def parse(text: str) -> ast.File:
 
 def _refuse_other_versions(text: str) -> None:
     """A file for another language version is refused before its syntax is judged."""
-    match = _VERSION_LINE.match(text)
+    position = 0
+    while skipped := _SKIP.match(text, position):
+        position = skipped.end()
+    match = _VERSION_LINE.match(text, position)
     if match is None or match.group(1).lstrip("-").lstrip("0") == "1":
         return
     start = match.start(1)
@@ -228,8 +237,11 @@ def _refuse_other_versions(text: str) -> None:
     column = start - (text.rfind("\n", 0, start) + 1) + 1
     end_column = column + len(match.group(1))
     span = Span(line, column, line, end_column, start, match.end(1))
+    number = match.group(1)
+    if len(number) > 20:  # a million digits are not worth repeating
+        number = f"{number[:10]}...{number[-4:]} ({len(number):,} digits)"
     message = (
-        f"unsupported bmg version {match.group(1)}; this bmnas reads version "
+        f"unsupported bmg version {number}; this bmnas reads version "
         f"{SUPPORTED_VERSION} (`bmg {SUPPORTED_VERSION}`)"
     )
     raise BmgError([Diagnostic("E002", message, span)])
@@ -266,6 +278,12 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic("E001", f"unexpected end of file; expected {expected}", span)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
+        if token.end_pos is not None and token.line == token.end_line:
+            lookalike = _non_ascii_word(
+                text, token.start_pos or 0, token.line, token.column
+            )
+            if lookalike is not None:
+                return lookalike
         span = Span(
             token.line,
             token.column,
@@ -279,20 +297,65 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
             "E001", f"unexpected {_show(str(token))}; expected {expected}", span
         )
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        span = Span(
-            exc.line,
-            exc.column,
-            exc.line,
-            exc.column + 1,
-            exc.pos_in_stream,
-            exc.pos_in_stream,
-        )
-        allowed = _describe_expected(exc.allowed or set())
-        hint = f"; expected {allowed}" if allowed else ""
-        return Diagnostic("E001", f"unexpected character {_show(char)}{hint}", span)
+        return _character_diagnostic(exc, text)
     span = Span(getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1, 1, 1)
     return Diagnostic("E001", f"syntax error: {exc}", span)
+
+
+# The run of word characters around a lexing error: a look-alike letter (Cyrillic
+# U+0430 for Latin 'a') sits in a word that the lexer may refuse from its first letter.
+_WORD = re.compile(r"\w+")
+
+
+def _character_diagnostic(exc: UnexpectedCharacters, text: str) -> Diagnostic:
+    """E001 at a character that no token can start with."""
+    position, line, column = exc.pos_in_stream, exc.line, exc.column
+    lookalike = _non_ascii_word(text, position, line, column)
+    if lookalike is not None:
+        return lookalike
+    allowed = _describe_expected(exc.allowed or set())
+    hint = f"; expected {allowed}" if allowed else ""
+    char = text[position] if position < len(text) else ""
+    span = Span(line, column, line, column + 1, position, position)
+    return Diagnostic("E001", f"unexpected character {_describe(char)}{hint}", span)
+
+
+def _non_ascii_word(
+    text: str, position: int, line: int, column: int
+) -> Diagnostic | None:
+    """E001 at the first non-ASCII character of the word at `position`, if it has one.
+
+    Names and keywords are ASCII only. The lexer may stop at such a word's first letter
+    (`classes` with a Cyrillic U+0430 lexes as the NAME `cl`, which the parser then
+    refuses): the user is told which character is wrong, not that `cl` is unexpected.
+    """
+    word = _WORD.match(text, position)
+    if word is None or word.group().isascii():
+        return None
+    offset = next(i for i, ch in enumerate(word.group()) if not ch.isascii())
+    # Show the whole word, with any ASCII letters just before `position` (`c` of
+    # `c\u04301` is a complete NAME token); identifiers are short, so look back a bit.
+    start = position
+    while start > max(0, position - 64) and _WORD.match(text[start - 1]):
+        start -= 1
+    where = position + offset
+    span = Span(line, column + offset, line, column + offset + 1, where, where + 1)
+    return Diagnostic(
+        "E001",
+        f"unexpected character {_describe(text[where])} in "
+        f"{_show(text[start : word.end()])}; names, keywords and numbers use only "
+        "ASCII letters, digits and _",
+        span,
+    )
+
+
+def _describe(char: str) -> str:
+    """'x' for ASCII; the code point and its name too for anything else ('\\u0430'
+    alone does not tell a user that it is a Cyrillic look-alike of 'a')."""
+    if char.isascii() and char.isprintable():
+        return repr(char)
+    name = unicodedata.name(char, "")
+    return f"{char!r} (U+{ord(char):04X}{' ' + name if name else ''})"
 
 
 def _show(text: str) -> str:
@@ -305,10 +368,15 @@ def scan_comments(text: str) -> tuple[ast.Comment, ...]:
     """Find `#` comments outside strings. Linear; strings are single-line by the grammar."""
     comments = []
     offset = 0
-    for line_no, line in enumerate(text.splitlines(keepends=True), start=1):
+    # Lines end at "\n" only, as the lexer counts them: str.splitlines() also splits at
+    # form feeds, U+2028 and others, which cut comments short (`fmt` lost their ends).
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if "#" not in line:  # most lines: no per-character loop
+            offset += len(line) + 1
+            continue
         in_string = False
         i = 0
-        body = line.rstrip("\r\n")
+        body = line.removesuffix("\r")
         while i < len(body):
             ch = body[i]
             if in_string:
@@ -331,5 +399,5 @@ def scan_comments(text: str) -> tuple[ast.Comment, ...]:
                 comments.append(ast.Comment(body[i:].rstrip(), span, trailing))
                 break
             i += 1
-        offset += len(line)
+        offset += len(line) + 1
     return tuple(comments)

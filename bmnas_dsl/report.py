@@ -21,9 +21,9 @@ import torch
 
 from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.loader import import_generated
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.runtime import create_session
+from bmnas_dsl.train import compile_genotype
 from bmnas_dsl.weights import load_weights
 
 ARCHITECTURE = "architecture.svg"
@@ -43,13 +43,24 @@ def _read_json(path: Path) -> Any:
         raise ReportError(f"{path}: not valid JSON ({exc})") from None
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file (did the run finish?)") from None
+
+
 def search_summary(run_dir: Path) -> dict[str, Any]:
     """The search's wall time, its best epoch and validation metric (ties: later)."""
-    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    path = run_dir / "log.jsonl"
+    lines = _read_text(path).splitlines()
     if not lines:
-        raise ReportError(f"{run_dir / 'log.jsonl'}: no finished epoch")
-    log = [json.loads(line) for line in lines]
-    best = max(reversed(log), key=lambda entry: entry["val_metric"])
+        raise ReportError(f"{path}: no finished epoch")
+    try:
+        log = [json.loads(line) for line in lines]
+        best = max(reversed(log), key=lambda entry: entry["val_metric"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ReportError(f"{path}: not a search log ({exc})") from None
     return {
         "epochs": len(log),
         "search_seconds": log[-1]["seconds"],
@@ -101,7 +112,10 @@ def build_report(
     trained = _read_json(train_run / "metrics.json")
     if "test" not in trained:
         raise ReportError(f"{train_run}: a --holdout val run has no test metric")
-    module = import_generated((train_run / "model.py").read_text())
+    # Recompiled from the genotype, never imported from the run's model.py: a run
+    # directory may come from someone else, and a .py file in it could run any code.
+    genotype = _read_text(train_run / "genotype.bmg")
+    _, module = compile_genotype(genotype, str(train_run / "genotype.bmg"))
     model = module.Model()
     load_weights(model, train_run / "weights.safetensors")
     model.eval()
@@ -141,7 +155,7 @@ def build_report(
             ),
         },
         "latency": _latency(model, session, feeds, repeats),
-        "genotype": (train_run / "genotype.bmg").read_text(),
+        "genotype": genotype,
     }
 
 

@@ -23,7 +23,7 @@ from bmnas_dsl.ir import (
     step_graph,
     step_id,
 )
-from bmnas_dsl.names import identifier_problem, suggest
+from bmnas_dsl.names import identifier_problem, suggest, suggestion_budget
 from bmnas_dsl.ops import OPS, known_op_names, resolve_op
 from bmnas_dsl.prune import prune, prune_warnings
 
@@ -268,7 +268,10 @@ def _check_local_ref(
             ref["span"],
         )
         return
-    local = ["x", "y", *(g.nodes[s]["name"] for s in cell_steps(g, cell))]
+
+    def local() -> list[str]:  # O(steps): only for the references that get a hint
+        return ["x", "y", *(g.nodes[s]["name"] for s in cell_steps(g, cell))]
+
     yield error(
         "E004",
         f"undefined reference '{text}' in cell '{cell}'{suggest(text, local)}",
@@ -406,7 +409,8 @@ def validate_and_prune(
 ) -> tuple[list[Diagnostic], nx.MultiDiGraph | None]:
     """Every error of the IR and the warnings of pruning, sorted by position, and the
     pruned IR (None when there are errors). Pruning runs once, for both."""
-    errors = [d for check in PASSES for d in check(g)]
+    with suggestion_budget():
+        errors = [d for check in PASSES for d in check(g)]
     pruned = None if errors else prune(g)
     diagnostics = errors + prune_warnings(g, pruned)
     return sorted(diagnostics, key=Diagnostic.sort_key), pruned

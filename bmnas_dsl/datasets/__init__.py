@@ -31,9 +31,27 @@ def resolve_data(spec: str) -> FeatureBank:
 
         return make_planted()
     path = Path(spec)
-    if path.exists():
-        return load_bank(path)
+    if spec and path.is_dir():
+        raise BankError(f"{spec}: is a directory, not a feature bank (.npz)")
+    if spec and path.exists():
+        return _load_untrusted(path)
     raise BankError(
         f"unknown data '{spec}': give a registered name ({', '.join(NAMES)}; "
         "mfeat:VIEW,VIEW selects views) or the path of a feature bank (.npz)"
     )
+
+
+def _load_untrusted(path: Path) -> FeatureBank:
+    """load_bank for a file from anyone: a `meta` entry of the wrong JSON shape (a list,
+    a modality without features, classes as a string) fails inside load_bank with a
+    KeyError, TypeError or AttributeError; it is a bad file, not a bug of bmnas."""
+    try:
+        bank = load_bank(path)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise BankError(
+            f"{path}: not a valid feature bank: malformed 'meta' "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(bank.info, dict):
+        raise BankError(f"{path}: not a valid feature bank: 'meta' info is not a map")
+    return bank
