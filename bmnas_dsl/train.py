@@ -17,7 +17,6 @@ proper: it fits on train + val and scores test once.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
 from bmnas_dsl.progress import report_epoch
+from bmnas_dsl.rundir import append_log, load_checkpoint, save_checkpoint, truncate_log
 from bmnas_dsl.train_settings import TrainSettings
 
 SETTINGS = "settings.json"
@@ -212,8 +212,8 @@ def train_genotype(
             _check_resumable(run_dir, record)
             # No checkpoint: killed before the first epoch ended; start from epoch 0.
             if (run_dir / CHECKPOINT).exists():
-                trainer.load_state(_load_checkpoint(run_dir / CHECKPOINT))
-            _truncate_log(run_dir / LOG, trainer.epoch)
+                trainer.load_state(load_checkpoint(run_dir / CHECKPOINT, TrainError))
+            truncate_log(run_dir / LOG, trainer.epoch)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             for stale in (SETTINGS, METRICS, WEIGHTS, CHECKPOINT):
@@ -239,8 +239,8 @@ def train_genotype(
             trainer.epoch += 1
             trainer.seconds += time.perf_counter() - start
             entry = {"epoch": trainer.epoch, **entry, "seconds": trainer.seconds}
-            _append_log(run_dir / LOG, entry)
-            _save_checkpoint(trainer, run_dir / CHECKPOINT)
+            append_log(run_dir / LOG, _rounded(entry))
+            save_checkpoint(trainer.state(), run_dir / CHECKPOINT)
             if show_progress:
                 report_epoch(trainer.epoch, settings.epochs, _progress_line(entry))
         metrics = _final_metrics(trainer, module, record)
@@ -298,30 +298,8 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
             )
 
 
-def _save_checkpoint(trainer: Trainer, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(trainer.state(), buffer)
-    write_atomic(path, buffer.getvalue())
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise TrainError(f"{path}: cannot read the checkpoint ({exc})") from None
-
-
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
-    text = path.read_text() if path.exists() else ""
-    write_atomic(path, text + json.dumps(rounded) + "\n")
-
-
-def _truncate_log(path: Path, epochs: int) -> None:
-    """Keep the lines of the epochs the checkpoint holds (a kill between the log and the
-    checkpoint writes leaves one line too many)."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    write_atomic(path, "".join(lines[:epochs]))
+def _rounded(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
 
 
 def _progress_line(entry: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@ directory (settings, JSONL log, atomic checkpoints, best genotype) and resume.""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -21,6 +20,7 @@ from bmnas_dsl.layers import PositionPool
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
 from bmnas_dsl.progress import report_epoch
+from bmnas_dsl.rundir import append_log, load_checkpoint, save_checkpoint, truncate_log
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.space import SearchSpace
 
@@ -223,19 +223,6 @@ class Search:
         self.seconds = state["seconds"]
 
 
-def save_checkpoint(search: Search, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(search.state(), buffer)
-    write_atomic(path, buffer.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise SearchError(f"{path}: cannot read the checkpoint ({exc})") from None
-
-
 def settings_json(
     space: SearchSpace, training: Training, data: str, output: str
 ) -> dict[str, Any]:
@@ -285,8 +272,8 @@ def run_search(
         if resume:
             # No checkpoint: killed before the first epoch ended; start from epoch 0.
             if (run_dir / CHECKPOINT).exists():
-                search.load_state(load_checkpoint(run_dir / CHECKPOINT))
-            _truncate_log(run_dir / LOG, search.epoch)
+                search.load_state(load_checkpoint(run_dir / CHECKPOINT, SearchError))
+            truncate_log(run_dir / LOG, search.epoch)
         else:
             # A stale checkpoint would be resumed as if it were this run's.
             for stale in (CHECKPOINT, BEST):  # settings.json is rewritten first
@@ -321,7 +308,7 @@ def run_search(
                 }
             _append_log(run_dir / LOG, search, record, genotype)
             write_atomic(run_dir / BEST, search.best["genotype"])
-            save_checkpoint(search, run_dir / CHECKPOINT)
+            save_checkpoint(search.state(), run_dir / CHECKPOINT)
             progress(search.epoch, training.epochs, record)
         assert search.best is not None
         return search.best["genotype"]
@@ -349,15 +336,7 @@ def _append_log(
     if search.space.mixing == "separate":
         entry["alpha_y"] = rounded([w.alpha_y for w in weights])
         entry["beta_b"] = [rounded(w.beta_b) for w in weights]
-    text = path.read_text() if path.exists() else ""
-    write_atomic(path, text + json.dumps(entry) + "\n")
-
-
-def _truncate_log(path: Path, epochs: int) -> None:
-    """Keep the log lines of the epochs the checkpoint holds (a kill between writing the
-    log and the checkpoint leaves one line too many)."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    write_atomic(path, "".join(lines[:epochs]))
+    append_log(path, entry)
 
 
 def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:
