@@ -72,6 +72,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/planted_recovery.py --config small
 	$(BIN)/python benchmarks/kill_resume.py --kills 20
 	$(BIN)/python benchmarks/guard_overhead.py --threads 1
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/fuzz.py --seconds 120
 
 # The ablation tables of docs/results.md: 5 seeds on mfeat, about 13 minutes on 2 cores
 # the first time; finished units are cached under benchmarks/results/paper_tables/.
