@@ -229,7 +229,8 @@ def test_driver_end_to_end_and_resumes(tmp_path, capsys, monkeypatch):
     assert all(0 <= v <= 1 for v in numbers(data["rows"]["Searched"]["values"]))
     assert data["epochs"]["source"] == "validation"
     assert data["epochs"]["chosen"] in (1, 2)
-    assert data["search"]["seconds"]["mean"] > 0
+    search_cost = data["search"]["seconds"]["mean"]  # a recorded figure, not a limit
+    assert search_cost > 0
     computed = data["units"]["computed"]
     assert computed > 10 and data["units"]["reused"] == 0
 

@@ -408,7 +408,8 @@ def test_fuzzed_files_through_the_command_line(tmp_path_factory, seed):
 
 def test_the_fuzz_benchmark_runs_and_writes_its_figures(tmp_path, capsys):
     out = tmp_path / "fuzz.json"
-    assert fuzz.main(["--cases", "21", "--seconds", "60", "--json", str(out)]) == 0
+    status = fuzz.main(["--cases", "21", "--seconds", "60", "--json", str(out)])
+    assert status == 0
     data = json.loads(out.read_text())
     assert data["cases"] == 21 and data["crashes"] == []
     assert set(data["generators"]) == set(fuzz.GENERATORS)
