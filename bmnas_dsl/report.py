@@ -23,7 +23,7 @@ from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.runtime import create_session
-from bmnas_dsl.train import compile_genotype
+from bmnas_dsl.train import compile_genotype, read_genotype
 from bmnas_dsl.weights import load_weights
 
 ARCHITECTURE = "architecture.svg"
@@ -114,7 +114,7 @@ def build_report(
         raise ReportError(f"{train_run}: a --holdout val run has no test metric")
     # Recompiled from the genotype, never imported from the run's model.py: a run
     # directory may come from someone else, and a .py file in it could run any code.
-    genotype = _read_text(train_run / "genotype.bmg")
+    genotype = read_genotype(train_run / "genotype.bmg")
     _, module = compile_genotype(genotype, str(train_run / "genotype.bmg"))
     model = module.Model()
     load_weights(model, train_run / "weights.safetensors")

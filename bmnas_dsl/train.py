@@ -64,6 +64,22 @@ def compile_genotype(text: str, name: str) -> tuple[str, ModuleType]:
     return source, import_generated(source)
 
 
+def read_genotype(path: Path) -> str:
+    """A run directory's genotype, read like any .bmg file (size limit, UTF-8): the
+    directory may come from someone else. FileNotFoundError passes through."""
+    from bmnas_dsl.diagnostics import BmgError
+    from bmnas_dsl.frontend import Frontend, read_source
+
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        return read_source(path)
+    except BmgError as exc:
+        raise TrainError(
+            Frontend(str(path), "", exc.diagnostics).render_diagnostics()
+        ) from None
+
+
 def _render(result: Any, errors: list[Any]) -> str:
     from bmnas_dsl.frontend import Frontend
 
@@ -267,7 +283,7 @@ def read_settings(run_dir: str | Path) -> tuple[str, str, str, TrainSettings]:
     run_dir = Path(run_dir)
     try:
         record = json.loads((run_dir / SETTINGS).read_text())
-        text = (run_dir / GENOTYPE).read_text(encoding="utf-8")
+        text = read_genotype(run_dir / GENOTYPE)
         return (
             text,
             record["genotype"],
