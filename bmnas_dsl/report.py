@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from bmnas_dsl.bank import FeatureBank
+from bmnas_dsl.export import TOLERANCE
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.runtime import create_session
@@ -134,10 +135,15 @@ def build_report(
             f"{train_run}: the saved weights score {torch_score} on test, "
             f"metrics.json says {trained['test'][name]}"
         )
-    if ort_score != torch_score:
+    difference = float(np.max(np.abs(ort_logits - torch_logits)))
+    # Equal accuracy alone could be a coincidence: the logits must agree too, with the
+    # tolerance `bmnas export` checks with.
+    allowed = TOLERANCE * (1 + float(np.max(np.abs(torch_logits))))
+    if ort_score != torch_score or not difference <= allowed:
         raise ReportError(
-            f"{onnx_path}: ONNX Runtime scores {name} {ort_score} on test, PyTorch "
-            f"{torch_score}; the exported model does not match the trained one"
+            f"{onnx_path}: ONNX Runtime scores {name} {ort_score} on test (PyTorch "
+            f"{torch_score}), max |logit difference| {difference:.3g}; the exported "
+            "model does not match the trained one"
         )
     return {
         "task": bank.task,
@@ -149,7 +155,7 @@ def build_report(
         "onnx": {
             "provider": provider,
             f"test_{name}": ort_score,
-            "max_abs_logit_diff": float(np.max(np.abs(ort_logits - torch_logits))),
+            "max_abs_logit_diff": difference,
             "same_predictions": bool(
                 (ort_logits.argmax(1) == torch_logits.argmax(1)).all()
             ),
