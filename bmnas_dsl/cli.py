@@ -16,6 +16,8 @@ from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.formatter import format_file
 from bmnas_dsl.frontend import Frontend, analyse_file, analyse_text, read_source
 from bmnas_dsl.ir import dumps_json, to_node_link
+from bmnas_dsl.search.settings import Training
+from bmnas_dsl.search.space import SearchSpace
 from bmnas_dsl.train_settings import TrainSettings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -266,8 +268,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from bmnas_dsl.bank import BankError
     from bmnas_dsl.datasets import resolve_data
     from bmnas_dsl.numeric import NumericError
-    from bmnas_dsl.search.runner import SearchError, Training, read_settings, run_search
-    from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
+    from bmnas_dsl.search.runner import SearchError, read_settings, run_search
+    from bmnas_dsl.search.space import PAPER_OPS
 
     try:
         if args.resume:
@@ -288,6 +290,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             refusal = _existing_run(run_dir, args.overwrite)
             if refusal:
                 raise SearchError(refusal)
+        if not Path(output).parent.is_dir():  # found now, not after the whole search
+            raise SearchError(
+                f"cannot write {output}: {Path(output).parent} is not a directory"
+            )
         bank = resolve_data(data)
         if not args.resume:
             features = tuple((name, bank.shape(name)) for name in bank.features)
@@ -364,6 +370,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 holdout=args.holdout,
                 threads=args.threads,
             )
+        found = settings.problems()  # before preparing any data
+        if found:
+            raise TrainError("; ".join(found))
         bank = resolve_data(data)
         metrics = train_genotype(
             text, bank, settings, args.output, name=name, data=data, resume=args.resume
@@ -540,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser(
         "search", help="BM-NAS search on a data set; writes the genotype"
     )
+    # Defaults come from the settings classes (torch-free): one source of truth.
+    searched, space = Training(), SearchSpace(features=(), classes=1)
     search.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
     search.add_argument("-o", "--output", metavar="ARCH.bmg")
     search.add_argument("--run-dir", metavar="R", help="default: ARCH.run beside -o")
@@ -549,29 +560,44 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--overwrite", action="store_true", help="start again in a used --run-dir"
     )
-    search.add_argument("--epochs", type=int, default=30)
-    search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--cells", type=int, default=2, metavar="N")
-    search.add_argument("--steps", type=int, default=2, metavar="M")
+    search.add_argument("--epochs", type=int, default=searched.epochs)
+    search.add_argument("--seed", type=int, default=searched.seed)
+    search.add_argument("--cells", type=int, default=space.cells, metavar="N")
+    search.add_argument("--steps", type=int, default=space.steps, metavar="M")
     search.add_argument(
         "--node-multiplier", type=int, metavar="K", help="`out` = last K steps"
     )
-    search.add_argument("--C", type=int, default=32)
-    search.add_argument("--L", type=int, default=8)
-    search.add_argument("--batch-size", type=int, default=64)
-    search.add_argument("--dropout", type=float, default=0.1)
+    search.add_argument("--C", type=int, default=space.C)
+    search.add_argument("--L", type=int, default=space.L)
+    search.add_argument("--batch-size", type=int, default=searched.batch_size)
+    search.add_argument("--dropout", type=float, default=space.dropout)
     search.add_argument(
         "--ops", nargs="+", metavar="OP", help="op pool (default: all five)"
     )
-    search.add_argument("--cell-inputs", choices=["any", "features"], default="any")
-    search.add_argument("--mixing", choices=["same", "separate"], default="same")
-    search.add_argument("--alternation", choices=["step", "epoch"], default="step")
+    search.add_argument(
+        "--cell-inputs", choices=["any", "features"], default=space.cell_inputs
+    )
+    search.add_argument("--mixing", choices=["same", "separate"], default=space.mixing)
+    search.add_argument(
+        "--alternation", choices=["step", "epoch"], default=searched.alternation
+    )
     search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     search.set_defaults(run=cmd_search)
     from bmnas_dsl.viz.command import add_parser as add_viz_parser
 
     add_viz_parser(sub)
     return parser
+
+
+def _is_output(args: argparse.Namespace, filename: str | os.PathLike) -> bool:
+    """Whether `filename` is (in, or a folder above) one of the command's outputs."""
+    path = Path(os.path.abspath(filename))
+    for value in (getattr(args, "output", None), getattr(args, "run_dir", None)):
+        if value and value != "-":
+            output = Path(os.path.abspath(value))
+            if path == output or path in output.parents or output in path.parents:
+                return True
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -588,16 +614,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except OSError as exc:  # an output that cannot be written: the user's to fix
+    except OSError as exc:  # a file that cannot be written or read: the user's to fix
         # A failed rename (os.replace of the temporary file) names the file the user
         # asked for as filename2; filename is then bmnas's temporary name.
         target = exc.filename2 or exc.filename
-        where = f" {target}" if target else ""
         reason = exc.strerror or exc
-        print(
-            f"bmnas {args.command}: error: cannot write{where}: {reason}",
-            file=sys.stderr,
-        )
+        if target is None or _is_output(args, target):
+            where = f" {target}" if target else ""
+            message = f"cannot write{where}: {reason}"
+        else:  # e.g. a run directory's file that is a directory or unreadable
+            message = f"cannot read {target}: {reason}"
+        print(f"bmnas {args.command}: error: {message}", file=sys.stderr)
         return EXIT_INVALID
     except MemoryError:  # e.g. an .npz whose arrays do not fit: too large an input
         print(f"bmnas {args.command}: error: out of memory", file=sys.stderr)

@@ -7,6 +7,8 @@ import sys
 
 
 def report_epoch(epoch: int, total: int, line: str) -> None:
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): nowhere to report
+        return
     text = f"epoch {epoch}/{total}  {line}"
     if sys.stderr.isatty():
         width = 24

@@ -33,7 +33,13 @@ from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
 from bmnas_dsl.progress import report_epoch
-from bmnas_dsl.rundir import append_log, load_checkpoint, save_checkpoint, truncate_log
+from bmnas_dsl.rundir import (
+    append_log,
+    remove_temporaries,
+    restore,
+    save_checkpoint,
+    truncate_log,
+)
 from bmnas_dsl.train_settings import TrainSettings
 
 SETTINGS = "settings.json"
@@ -147,11 +153,12 @@ class Trainer:
             where = f"epoch {self.epoch + 1}, batch {number}"
             self.optimiser.zero_grad(set_to_none=True)
             loss = self.loss(self.model(*self.batch(index)), self.labels[index])
-            check_loss(float(loss.detach()), where)
+            value = float(loss.detach())
+            check_loss(value, where)
             loss.backward()
             check_gradients(self.named, where)
             self.optimiser.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
         self.scheduler.step()
         # A step can overflow a weight without a NaN loss yet: never checkpoint that.
         check_tensors(self.named, f"epoch {self.epoch + 1}", "the weight")
@@ -226,12 +233,14 @@ def train_genotype(
         trainer = Trainer(module, bank, settings)
         if resume:
             _check_resumable(run_dir, record)
+            remove_temporaries(run_dir)
             # No checkpoint: killed before the first epoch ended; start from epoch 0.
             if (run_dir / CHECKPOINT).exists():
-                trainer.load_state(load_checkpoint(run_dir / CHECKPOINT, TrainError))
+                restore(trainer.load_state, run_dir / CHECKPOINT, TrainError)
             truncate_log(run_dir / LOG, trainer.epoch)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
+            remove_temporaries(run_dir)
             for stale in (SETTINGS, METRICS, WEIGHTS, CHECKPOINT):
                 (run_dir / stale).unlink(missing_ok=True)
             write_atomic(run_dir / GENOTYPE, text)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bmnas_dsl import checks
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -21,13 +23,14 @@ class TrainSettings:
     threads: int | None = None
 
     def problems(self) -> list[str]:
-        found = []
-        if self.epochs < 1:
-            found.append(f"--epochs must be at least 1, not {self.epochs}")
-        if self.batch_size < 1:
-            found.append(f"--batch-size must be at least 1, not {self.batch_size}")
-        if not self.lr > 0:
-            found.append(f"--lr must be positive, not {self.lr}")
-        if self.holdout not in ("test", "val"):
-            found.append(f"--holdout must be test or val, not {self.holdout}")
-        return found
+        """Every setting that cannot work, each naming its flag (empty when fine)."""
+        return checks.collect(
+            checks.integer("--epochs", self.epochs, 1, 1_000_000),
+            checks.integer("--batch-size", self.batch_size, 1, 1_000_000_000),
+            checks.integer("--seed", self.seed, 0),
+            checks.number("--lr", self.lr, 0, positive=True),
+            checks.number("lr_min", self.lr_min, 0),
+            checks.number("--weight-decay", self.weight_decay, 0),
+            checks.choice("--holdout", self.holdout, ("test", "val")),
+            checks.optional_threads(self.threads),
+        )

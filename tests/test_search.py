@@ -296,3 +296,38 @@ def test_search_command_takes_planted_by_name(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert 'dataset = "planted"' in out.read_text()
+
+
+@pytest.mark.parametrize(
+    "knob, message",
+    [
+        (["--epochs", "0"], "--epochs must be between 1"),
+        (["--batch-size", "0"], "--batch-size must be between 1"),
+        (["--threads", "-2"], "--threads must be between 1"),
+        (["--C", "0"], "--C must be between 1"),
+        (["--dropout", "1.5"], "--dropout must be >= 0 and < 1"),
+        (["--ops", "Foo"], "--ops takes distinct ops among"),
+        (["--ops", "Zero"], "--ops needs an op other than Zero"),
+        (["--steps", "0"], "--steps must be between 1"),
+        (["--node-multiplier", "5"], "--node-multiplier must be between 1 and 2"),
+    ],
+)
+def test_search_settings_that_cannot_work_are_refused_before_anything(
+    tmp_path, knob, message
+):
+    result = run_bmnas(
+        "search", "--data", "planted", "-o", str(tmp_path / "a.bmg"), *knob
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("bmnas search: error: ") and message in line
+    assert list(tmp_path.iterdir()) == []  # no run directory, no settings left behind
+
+
+def test_search_output_folder_is_checked_before_the_search(tmp_path):
+    result = run_bmnas(
+        "search", "--data", "planted", "-o", str(tmp_path / "no" / "a.bmg")
+    )
+    assert result.returncode == 1
+    assert "is not a directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []

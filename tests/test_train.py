@@ -447,7 +447,10 @@ def test_cli_train_divergence_is_a_clear_error(write, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--epochs", "0"], "--epochs must be between 1"),
+        (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
+        (["--threads", "-1"], "--threads must be between 1"),
+        (["--seed", "99999999999999999999999"], "--seed must be between 0"),
         (["--data", "nope-such-data"], "nope-such-data"),
         ([], "needs FILE and --data"),
     ],
@@ -488,3 +491,33 @@ def test_cli_train_refuses_data_with_nan(write, tmp_path):
     assert result.returncode == 1
     assert "feature 'a.f' contains 1 NaN or Inf value(s)" in result.stderr
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_resume_of_an_edited_or_foreign_run_directory_is_a_clear_error(mfeat, tmp_path):
+    settings = TrainSettings(epochs=1, threads=1)
+    train = dict(data="mfeat", show_progress=False)
+    train_genotype(MFEAT_GENOTYPE, mfeat, settings, tmp_path, **train)
+    record = json.loads((tmp_path / "settings.json").read_text())
+    record["settings"]["epochs"] = "5"
+    (tmp_path / "settings.json").write_text(json.dumps(record))
+    edited = run_bmnas("train", "-o", str(tmp_path), "--resume")
+    assert edited.returncode == 1
+    assert "--epochs must be an integer, not '5'" in edited.stderr
+    # A checkpoint of another network (here: an empty state) cannot be resumed.
+    train_genotype(MFEAT_GENOTYPE, mfeat, settings, tmp_path, **train)
+    torch.save({"epoch": 1, "model": {}}, tmp_path / CHECKPOINT)
+    foreign = run_bmnas("train", "-o", str(tmp_path), "--resume")
+    assert foreign.returncode == 1
+    assert "not a checkpoint of this run" in foreign.stderr
+    assert "Traceback" not in foreign.stderr + edited.stderr
+
+
+def test_resume_removes_what_a_kill_inside_a_write_left_behind(mfeat, tmp_path):
+    settings = TrainSettings(epochs=1, threads=1)
+    train_genotype(MFEAT_GENOTYPE, mfeat, settings, tmp_path, show_progress=False)
+    leftover = tmp_path / ".checkpoint.pt.abc123.tmp"  # write_atomic's temporary name
+    leftover.write_bytes(b"half a checkpoint")
+    train_genotype(
+        MFEAT_GENOTYPE, mfeat, settings, tmp_path, resume=True, show_progress=False
+    )
+    assert not leftover.exists()

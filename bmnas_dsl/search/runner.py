@@ -7,9 +7,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,30 +20,21 @@ from bmnas_dsl.layers import PositionPool
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
 from bmnas_dsl.progress import report_epoch
-from bmnas_dsl.rundir import append_log, load_checkpoint, save_checkpoint, truncate_log
+from bmnas_dsl.rundir import (
+    append_log,
+    remove_temporaries,
+    restore,
+    save_checkpoint,
+    truncate_log,
+)
 from bmnas_dsl.search.hypernet import Hypernet
+from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
 
 SETTINGS = "settings.json"
 LOG = "log.jsonl"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.bmg"
-
-
-@dataclass(frozen=True)
-class Training:
-    """Optimisation knobs (defaults: the released code, semantics.md)."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    seed: int = 0
-    alternation: Literal["step", "epoch"] = "step"
-    weight_lr: float = 1e-3
-    weight_lr_min: float = 1e-6
-    weight_decay: float = 3e-4
-    arch_lr: float = 3e-4
-    arch_weight_decay: float = 1e-3
-    threads: int | None = None
 
 
 class SearchError(Exception):
@@ -258,11 +249,9 @@ def run_search(
     from bmnas_dsl.search.emit import derive_bmg
 
     derive = derive or derive_bmg
-    if space.cell_inputs == "features" and space.cells > len(space.features) - 1:
-        raise SearchError(
-            f"--cell-inputs features can place at most {len(space.features) - 1} cells "
-            f"with {len(space.features)} features (each cell needs an unused feature)"
-        )
+    found = space.problems() + training.problems()
+    if found:
+        raise SearchError("; ".join(found))
     threads = torch.get_num_threads()
     if training.threads:
         torch.set_num_threads(training.threads)
@@ -271,13 +260,16 @@ def run_search(
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             # No checkpoint: killed before the first epoch ended; start from epoch 0.
+            remove_temporaries(run_dir)
             if (run_dir / CHECKPOINT).exists():
-                search.load_state(load_checkpoint(run_dir / CHECKPOINT, SearchError))
+                restore(search.load_state, run_dir / CHECKPOINT, SearchError)
             truncate_log(run_dir / LOG, search.epoch)
         else:
-            # A stale checkpoint would be resumed as if it were this run's.
-            for stale in (CHECKPOINT, BEST):  # settings.json is rewritten first
+            # A stale checkpoint would be resumed as if it were this run's; settings.json
+            # is rewritten right after.
+            for stale in (CHECKPOINT, BEST):
                 (run_dir / stale).unlink(missing_ok=True)
+            remove_temporaries(run_dir)
             write_atomic(
                 run_dir / SETTINGS,
                 json.dumps(settings_json(space, training, data, output), indent=2)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from bmnas_dsl import checks
 
 PAPER_OPS = ("Zero", "Sum", "Attention", "LinearGLU", "ConcatFC")
 RELEASED_OPS = (
@@ -30,11 +32,43 @@ class SearchSpace:
     cell_inputs: Literal["any", "features"] = "any"
     mixing: Literal["same", "separate"] = "same"
     dropout: float = 0.1
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def out_steps(self) -> int:
         return self.node_multiplier or self.steps
+
+    def problems(self) -> list[str]:
+        """Every knob that cannot work, each naming its flag (empty when fine)."""
+        found = checks.collect(
+            checks.integer("--C", self.C, 1, 65_536),
+            checks.integer("--L", self.L, 1, 65_536),
+            checks.integer("--cells", self.cells, 1, 1_000),
+            checks.integer("--steps", self.steps, 1, 1_000),
+            checks.choice("--cell-inputs", self.cell_inputs, ("any", "features")),
+            checks.choice("--mixing", self.mixing, ("same", "separate")),
+            checks.number("--dropout", self.dropout, 0, below=1),
+        )
+        if self.node_multiplier is not None:
+            steps = self.steps if type(self.steps) is int else 1_000
+            found += checks.collect(
+                checks.integer("--node-multiplier", self.node_multiplier, 1, steps)
+            )
+        unknown = [op for op in self.ops if op not in PAPER_OPS]
+        if unknown or len(set(self.ops)) != len(self.ops):
+            found.append(
+                f"--ops takes distinct ops among {', '.join(PAPER_OPS)}, not "
+                f"{' '.join(map(str, self.ops))}"
+            )
+        elif not set(self.ops) - {"Zero"}:
+            found.append("--ops needs an op other than Zero")
+        features = len(self.features)
+        cells = self.cells if type(self.cells) is int else 0
+        if self.cell_inputs == "features" and cells > features - 1:
+            found.append(
+                f"--cell-inputs features can place at most {features - 1} cells "
+                f"with {features} features (each cell needs an unused feature)"
+            )
+        return found
 
     def predecessors(self, cell: int) -> int:
         """How many nodes of S cell `cell` (0-based) may take as an input."""
@@ -44,7 +78,6 @@ class SearchSpace:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["features"] = [[name, list(shape)] for name, shape in self.features]
-        data.pop("extra")
         return data
 
     @classmethod
