@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
 	touch $(STAMP)
 
-# The whole pipeline on the embedded data (docs/pipeline.md): prepare mfeat, search, check,
+# The whole pipeline on the embedded data (README, "What `make run` prints"): prepare mfeat, search, check,
 # compile, train, export with the trained weights, then `bmnas report` runs ONNX Runtime
 # on the test split (its accuracy must equal PyTorch's), times eager vs ORT, prints the
 # summary table and writes build/mfeat.report/ (report.md, architecture, search curves).

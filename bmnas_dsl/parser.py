@@ -65,7 +65,19 @@ def cache_path() -> Path | None:
         return None
     if not os.access(root, os.W_OK):
         return None
-    return root / f"bmg-lark-{lark.__version__}-{__version__}.cache"
+    path = root / f"bmg-lark-{lark.__version__}-{__version__}.cache"
+    # Lark reads its cache with pickle: only a file that nobody else can have written
+    # may be loaded, so the folder and the file must be the user's and not writable by
+    # group or others. Otherwise the grammar is built afresh (about 20 ms).
+    for item in (root, path):
+        if item.exists() and not _private(item):
+            return None
+    return path
+
+
+def _private(path: Path) -> bool:
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 @functools.cache

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 
 import pytest
-from conftest import MINIMAL, run_bmnas
+from conftest import MINIMAL, PickleExploit, run_bmnas
 
 from bmnas_dsl import ast
 from bmnas_dsl.diagnostics import BmgError
@@ -84,3 +85,21 @@ def test_unwritable_cache_directory_is_not_an_error(tmp_path):
     result = run_bmnas("check", str(path), env=env)
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("mode, executed", [(0o666, False), (0o644, True)])
+def test_a_grammar_cache_others_could_write_is_never_loaded(tmp_path, mode, executed):
+    """Lark reads its cache with pickle. A cache file that group or others may write
+    (mode 666) is ignored; the private one (644) is loaded, which is why the check is
+    needed: there the planted pickle runs and creates the marker."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    path = tmp_path / "model.bmg"
+    path.write_text(MINIMAL)
+    assert run_bmnas("check", str(path), env=env).returncode == 0
+    [cache] = (tmp_path / "bmnas").iterdir()
+    marker = tmp_path / "pwned"
+    cache.write_bytes(b"hash\n" + pickle.dumps(PickleExploit(str(marker))))
+    cache.chmod(mode)
+    result = run_bmnas("check", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists() is executed
