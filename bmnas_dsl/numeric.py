@@ -47,3 +47,15 @@ def check_tensors(
     for name, tensor in named:
         if not bool(torch.isfinite(tensor).all()):
             raise NumericError(f"{where}: {what} {name} contains {_kind(tensor)}")
+
+
+def stopped(
+    exc: NumericError, run: str, epochs_done: int, checkpoint: object
+) -> NumericError:
+    """The error a run ends with: where the value appeared and what is kept."""
+    kept = (
+        f"the last good checkpoint (epoch {epochs_done}) is kept in {checkpoint}"
+        if epochs_done
+        else "no epoch finished, so there is no checkpoint"
+    )
+    return NumericError(f"{exc}; {run} stopped, {kept}")

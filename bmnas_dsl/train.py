@@ -31,7 +31,13 @@ from torch import nn
 from bmnas_dsl.bank import FeatureBank, genotype_problems
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.metrics import primary_name, scores
-from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
+from bmnas_dsl.numeric import (
+    NumericError,
+    check_gradients,
+    check_loss,
+    check_tensors,
+    stopped,
+)
 from bmnas_dsl.progress import report_epoch
 from bmnas_dsl.rundir import (
     append_log,
@@ -40,6 +46,7 @@ from bmnas_dsl.rundir import (
     save_checkpoint,
     truncate_log,
 )
+from bmnas_dsl.threads import torch_threads
 from bmnas_dsl.train_settings import TrainSettings
 
 SETTINGS = "settings.json"
@@ -226,10 +233,7 @@ def train_genotype(
     run_dir = Path(run_dir)
     source, module = compile_genotype(text, name)
     record = _settings_record(text, name, data, settings)
-    threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         trainer = Trainer(module, bank, settings)
         if resume:
             _check_resumable(run_dir, record)
@@ -252,13 +256,8 @@ def train_genotype(
             try:
                 entry = trainer.run_epoch()
             except NumericError as exc:
-                kept = (
-                    f"the last good checkpoint (epoch {trainer.epoch}) is kept in "
-                    f"{run_dir / CHECKPOINT}"
-                    if trainer.epoch
-                    else "no epoch finished, so there is no checkpoint"
-                )
-                raise NumericError(f"{exc}; training stopped, {kept}") from None
+                checkpoint = run_dir / CHECKPOINT
+                raise stopped(exc, "training", trainer.epoch, checkpoint) from None
             if settings.holdout == "val":
                 entry.update({f"val_{k}": v for k, v in trainer.score().items()})
             trainer.epoch += 1
@@ -272,8 +271,6 @@ def train_genotype(
         write_atomic(run_dir / WEIGHTS, weights_bytes(trainer.model))
         write_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
         return metrics
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _settings_record(

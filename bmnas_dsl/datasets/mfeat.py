@@ -9,13 +9,11 @@ and cached per view (docs/data.md gives sizes and measured accuracies).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import itertools
 import tarfile
 import time
-from collections.abc import Iterator
 from importlib import resources
 
 import numpy as np
@@ -24,6 +22,7 @@ from torch import nn
 
 from bmnas_dsl.bank import BankError, FeatureBank, load_bank, save_bank
 from bmnas_dsl.datasets import cache_root
+from bmnas_dsl.threads import torch_threads
 
 VIEWS = {"fou": 76, "fac": 216, "kar": 64, "pix": 240, "zer": 47, "mor": 6}
 DEFAULT_VIEWS = ("fou", "zer")
@@ -106,17 +105,6 @@ class Backbone(nn.Module):
         return self.classifier(features["pooled"]), features
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Same results on any machine: intra-op parallelism can reorder float sums."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _accuracy(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
@@ -170,7 +158,7 @@ def prepare_view(view: str, seed: int = 0, epochs: int = EPOCHS) -> FeatureBank:
     views, labels = read_views()
     split = stratified_split(labels, seed)
     values = standardise(views[view], split == 0)
-    with _one_thread():
+    with torch_threads(1):  # same results on any machine: threads reorder float sums
         model, report = train_backbone(values, labels, split, seed, epochs)
         with torch.no_grad():
             _, features = model(torch.tensor(values, dtype=torch.float32))

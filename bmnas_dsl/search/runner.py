@@ -18,7 +18,13 @@ from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.layers import PositionPool
 from bmnas_dsl.metrics import primary_name, scores
-from bmnas_dsl.numeric import NumericError, check_gradients, check_loss, check_tensors
+from bmnas_dsl.numeric import (
+    NumericError,
+    check_gradients,
+    check_loss,
+    check_tensors,
+    stopped,
+)
 from bmnas_dsl.progress import report_epoch
 from bmnas_dsl.rundir import (
     append_log,
@@ -30,6 +36,7 @@ from bmnas_dsl.rundir import (
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
+from bmnas_dsl.threads import torch_threads
 
 SETTINGS = "settings.json"
 LOG = "log.jsonl"
@@ -252,10 +259,7 @@ def run_search(
     found = space.problems() + training.problems()
     if found:
         raise SearchError("; ".join(found))
-    threads = torch.get_num_threads()
-    if training.threads:
-        torch.set_num_threads(training.threads)
-    try:
+    with torch_threads(training.threads):
         search = Search(bank, space, training, data)
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -281,13 +285,8 @@ def run_search(
             try:
                 record = search.run_epoch()
             except NumericError as exc:
-                kept = (
-                    f"the last good checkpoint (epoch {search.epoch}) is kept in "
-                    f"{run_dir / CHECKPOINT}"
-                    if search.epoch
-                    else "no epoch finished, so there is no checkpoint"
-                )
-                raise NumericError(f"{exc}; the search stopped, {kept}") from None
+                checkpoint = run_dir / CHECKPOINT
+                raise stopped(exc, "the search", search.epoch, checkpoint) from None
             record.update(search.evaluate())
             search.epoch += 1
             search.seconds += time.perf_counter() - start
@@ -304,8 +303,6 @@ def run_search(
             progress(search.epoch, training.epochs, record)
         assert search.best is not None
         return search.best["genotype"]
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _append_log(
