@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from bmnas_dsl import train as train_module  # noqa: E402
 from bmnas_dsl.datasets import resolve_data  # noqa: E402
+from bmnas_dsl.fileio import write_atomic  # noqa: E402
 from bmnas_dsl.search import runner  # noqa: E402
 from bmnas_dsl.train_settings import TrainSettings  # noqa: E402
 
@@ -122,7 +123,7 @@ def main() -> None:
             f"{row['ratio']:>6}"
         )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows}))
+    write_atomic(args.json, json.dumps({"threads": args.threads, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bmnas_dsl.bank import save_bank  # noqa: E402
 from bmnas_dsl.datasets.planted import make_planted  # noqa: E402
+from bmnas_dsl.fileio import write_atomic  # noqa: E402
 
 BMNAS = [sys.executable, "-m", "bmnas_dsl"]
 GENOTYPE = """bmg 1
@@ -153,7 +154,7 @@ def main() -> None:
             f"{row['same_result']:>12} {row['uninterrupted_seconds']:>8}"
         )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2))
+    write_atomic(args.json, json.dumps({"seed": args.seed, "rows": rows}, indent=2))
     if any(row["same_result"] != row["runs"] for row in rows):
         raise SystemExit("some resumed runs differ from the uninterrupted one")
 

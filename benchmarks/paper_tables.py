@@ -6,7 +6,8 @@ benchmarks/results/paper_tables.json.
         [--search-epochs 30] [--train-epochs E] [--out DIR] [--json PATH] [--quick]
 
 Phases (every finished unit is a JSON file under --out, written atomically; a rerun
-reuses it, a killed run redoes only the unit it was in):
+reuses it, a killed run redoes only the unit it was in; a unit records its settings, and
+one computed with other settings than the current ones is stale and recomputed):
 
 1. Search, per seed s: `bmnas search`'s defaults with seed s (the genotype and the search
    time are kept).
@@ -49,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from bmnas_dsl import ablation
 from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.datasets import resolve_data
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.report import search_summary
 from bmnas_dsl.search.runner import Training, run_search, space_for
 from bmnas_dsl.train import train_genotype
 from bmnas_dsl.train_settings import TrainSettings
@@ -68,6 +70,32 @@ FUSION_ROWS = ("Sum", "ConcatFC", "MHA", "AoA")
 SEARCHED, LATE, RANDOM = "Searched", "Late fusion", "Random"
 VAL_ROWS = (SEARCHED, *FUSION_ROWS, LATE)  # the rows the epoch count is chosen on
 QUICK_SPACE = {"C": 8, "L": 4}  # --quick: the search's smallest sensible network
+
+# Units written before units recorded their settings carry none; they were all computed
+# with these defaults (TrainSettings; the search's SearchSpace and Training). Such a unit
+# is reused only while the current settings are still these (and its recorded fields
+# match), so a later change of a default recomputes it like any other stale unit.
+LEGACY_TRAIN = {"batch_size": 64, "lr": 1e-3, "lr_min": 1e-6, "weight_decay": 1e-4}
+LEGACY_SPACE = {
+    "C": 32,
+    "L": 8,
+    "cells": 2,
+    "steps": 2,
+    "node_multiplier": None,
+    "ops": ["Zero", "Sum", "Attention", "LinearGLU", "ConcatFC"],
+    "cell_inputs": "any",
+    "mixing": "same",
+    "dropout": 0.1,
+}
+LEGACY_SEARCH_TRAINING = {
+    "batch_size": 64,
+    "alternation": "step",
+    "weight_lr": 1e-3,
+    "weight_lr_min": 1e-6,
+    "weight_decay": 3e-4,
+    "arch_lr": 3e-4,
+    "arch_weight_decay": 1e-3,
+}
 
 
 @dataclass(frozen=True)
@@ -105,12 +133,14 @@ def only_row(modality: str) -> str:
 
 
 class Store:
-    """Finished units as JSON files; counts what was computed and what was reused."""
+    """Finished units as JSON files; counts what was computed and what was reused, and
+    how many of the computed units replaced a stale one (other settings or genotype)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.computed = 0
         self.reused = 0
+        self.stale = 0
 
     def get(
         self, key: str, valid: Callable[[dict[str, Any]], bool], make: Callable[[], Any]
@@ -124,6 +154,8 @@ class Store:
             if unit is not None and valid(unit):
                 self.reused += 1
                 return unit
+            self.stale += 1
+            log(f"  {key}: stale (other settings or genotype), recomputed")
         unit = make()
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(unit, indent=1) + "\n")
@@ -147,28 +179,81 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# -- units ----------------------------------------------------------------------------
-def search_unit(bank: FeatureBank, config: Config, seed: int) -> dict[str, Any]:
+# -- settings ---------------------------------------------------------------------------
+def comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings in JSON's types (as a unit stores them) without the thread counts: they
+    set how fast a unit is computed, not its result (see above), so units computed
+    with another --threads are reused."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "threads"}
+        return value
+
+    return strip(json.loads(json.dumps(settings)))
+
+
+def search_settings(
+    bank: FeatureBank, config: Config, seed: int
+) -> tuple[Any, Training, dict[str, Any]]:
+    """The search space and training of a seed's search, and the record of both."""
     training = Training(epochs=config.search_epochs, seed=seed, threads=config.threads)
     space = space_for(bank, **config.space_knobs)
+    return space, training, {"space": space.to_json(), "training": asdict(training)}
+
+
+def search_unit_valid(
+    unit: dict[str, Any], current: dict[str, Any], config: Config, seed: int
+) -> bool:
+    """A search unit of this seed, computed with the current settings (`current`:
+    search_settings' record); a unit without settings, with the LEGACY defaults."""
+    if unit.get("seed") != seed or "genotype" not in unit:
+        return False
+    stored = unit.get("settings")
+    if stored is None:  # older unit: its folder (the tag) fixes epochs and space knobs
+        stored = {
+            "space": {**current["space"], **LEGACY_SPACE, **config.space_knobs},
+            "training": {**current["training"], **LEGACY_SEARCH_TRAINING},
+        }
+    return isinstance(stored, dict) and comparable(stored) == comparable(current)
+
+
+def train_unit_valid(unit: dict[str, Any], text: str, settings: TrainSettings) -> bool:
+    """A training unit of this genotype, computed with these settings; a unit without
+    settings: its own epochs, seed and holdout with the LEGACY defaults."""
+    if unit.get("genotype_sha256") != sha(text):
+        return False
+    current = asdict(settings)
+    stored = unit.get("settings")
+    if stored is None:
+        stored = {
+            **current,
+            **LEGACY_TRAIN,
+            **{k: unit.get(k) for k in ("epochs", "seed", "holdout")},
+        }
+    return isinstance(stored, dict) and comparable(stored) == comparable(current)
+
+
+# -- units ----------------------------------------------------------------------------
+def search_unit(bank: FeatureBank, config: Config, seed: int) -> dict[str, Any]:
+    space, training, settings = search_settings(bank, config, seed)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         # The search reports every epoch on stderr; this driver prints one line per unit.
         with contextlib.redirect_stderr(io.StringIO()):
             text = run_search(bank, space, training, config.data, Path(folder), "s.bmg")
         wall = time.perf_counter() - start
-        lines = (Path(folder) / "log.jsonl").read_text().splitlines()
-        entries = [json.loads(line) for line in lines]
-    best = max(entries, key=lambda e: (e["val_metric"], e["epoch"]))
+        search = search_summary(Path(folder))  # best epoch: ties to the later one
     return {
         "seed": seed,
         "genotype": text,
         # The whole search (every epoch's updates and validation), the paper's "search
         # cost"; the genotype's meta search_seconds stops at its own epoch.
-        "search_seconds": entries[-1]["seconds"],
+        "search_seconds": search["search_seconds"],
         "wall_seconds": round(wall, 3),
-        "best_epoch": best["epoch"],
-        "hypernet_val_accuracy": best["val_metric"],
+        "best_epoch": search["best_epoch"],
+        "hypernet_val_accuracy": search["val_metric"],
+        "settings": settings,
     }
 
 
@@ -197,6 +282,7 @@ def train_unit(
         "parameters": metrics["parameters"],
         "train_seconds": metrics["train_seconds"],
         "genotype_sha256": sha(text),
+        "settings": asdict(settings),
     }
     if split == "val":  # the per-epoch validation curve, for the record
         unit["curve"] = [json.loads(line)[f"val_{metric}"] for line in lines]
@@ -217,9 +303,7 @@ def trained(
     store.keep_text(f"{key}.bmg", text)
 
     def valid(unit: dict[str, Any]) -> bool:
-        return unit.get("genotype_sha256") == sha(text) and unit.get("epochs") == (
-            settings.epochs
-        )
+        return train_unit_valid(unit, text, settings)
 
     def make() -> dict[str, Any]:
         unit = train_unit(text, bank, config, settings, name)
@@ -319,9 +403,10 @@ def run(config: Config, out: Path) -> dict[str, Any]:
             log(f"  search seed {seed}: {unit['search_seconds']:.1f} s")
             return unit
 
+        current = search_settings(bank, config, seed)[2]
         searches[seed] = store.get(
             f"{config.tag}/search/s{seed}",
-            lambda u: u.get("seed") is not None and "genotype" in u,
+            lambda u, c=current, s=seed: search_unit_valid(u, c, config, s),
             make,
         )
     epochs = choose_epochs(store, bank, config, searches)
@@ -337,7 +422,11 @@ def run(config: Config, out: Path) -> dict[str, Any]:
             unit = trained(store, key, text, bank, config, settings, row)
             results.setdefault(row.split("/")[0], {}).setdefault(seed, []).append(unit)
     report = summarise(config, bank, searches, epochs, results)
-    report["units"] = {"computed": store.computed, "reused": store.reused}
+    report["units"] = {
+        "computed": store.computed,
+        "reused": store.reused,
+        "stale": store.stale,
+    }
     # What the units cost when computed (the same on a rerun that reuses them all):
     # search epochs with set-up, and training epochs (compilation not included).
     test_seconds = sum(
@@ -577,25 +666,48 @@ def mean_std_seconds(s: dict[str, Any]) -> str:
 
 
 # -- command line ---------------------------------------------------------------------
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def epoch_grid(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated epoch counts, each at least 1."""
+    return tuple(sorted({positive(part.strip()) for part in text.split(",")}))
+
+
+def default(value: Any, otherwise: Any) -> Any:
+    return otherwise if value is None else value
+
+
 def parse_config(argv: Sequence[str] | None) -> tuple[Config, Path, Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="mfeat")
-    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 5; quick 1)")
     parser.add_argument(
-        "--random-draws", type=int, help="per seed (default 5; quick 1)"
+        "--seeds", type=positive, help="seeds 0..N-1 (default 5; quick 1)"
     )
-    parser.add_argument("--search-epochs", type=int, help="default 30; quick 2")
     parser.add_argument(
-        "--train-epochs", type=int, help="skip the choice on validation; use this"
+        "--random-draws", type=positive, help="per seed (default 5; quick 1)"
+    )
+    parser.add_argument("--search-epochs", type=positive, help="default 30; quick 2")
+    parser.add_argument(
+        "--train-epochs", type=positive, help="skip the choice on validation; use this"
     )
     parser.add_argument(
         "--epoch-grid",
+        type=epoch_grid,
         help="counts tried on validation (default 10,20,...,80; quick 1,2)",
     )
     parser.add_argument(
-        "--val-seeds", type=int, default=2, help="seeds of the choice (default 2)"
+        "--val-seeds", type=positive, default=2, help="seeds of the choice (default 2)"
     )
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive, default=1)
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/paper_tables"
     )
@@ -609,14 +721,14 @@ def parse_config(argv: Sequence[str] | None) -> tuple[Config, Path, Path]:
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    grid = args.epoch_grid or ("1,2" if quick else "10,20,30,40,50,60,70,80")
+    grid = (1, 2) if quick else (10, 20, 30, 40, 50, 60, 70, 80)
     config = Config(
         data=args.data,
-        seeds=args.seeds or (1 if quick else 5),
-        random_draws=args.random_draws or (1 if quick else 5),
-        search_epochs=args.search_epochs or (2 if quick else Training().epochs),
+        seeds=default(args.seeds, 1 if quick else 5),
+        random_draws=default(args.random_draws, 1 if quick else 5),
+        search_epochs=default(args.search_epochs, 2 if quick else Training().epochs),
         train_epochs=args.train_epochs,
-        epoch_grid=tuple(sorted({int(e) for e in grid.split(",")})),
+        epoch_grid=default(args.epoch_grid, grid),
         val_seeds=args.val_seeds,
         threads=args.threads,
         quick=quick,
@@ -637,7 +749,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(report)
     print(text)
     units = report["units"]
-    print(f"units: {units['computed']} computed, {units['reused']} reused")
+    print(
+        f"units: {units['computed']} computed, {units['reused']} reused "
+        f"({units['stale']} of the computed replaced stale units: other settings or "
+        "genotype)"
+    )
     write_atomic(out / "tables.md", text)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(json_path, json.dumps(report, indent=1) + "\n")

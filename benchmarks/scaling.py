@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from fuzz import MINIMAL  # noqa: E402
 
+from bmnas_dsl.fileio import write_atomic  # noqa: E402
 from bmnas_dsl.frontend import analyse_text  # noqa: E402
 
 BOUND = 20.0
@@ -112,7 +113,7 @@ def main() -> None:
             f"{row['ms'][0]:>8} {row['ms'][1]:>8} {row['ratio']:>6}"
         )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"bound": BOUND, "rows": rows}, indent=2))
+    write_atomic(args.json, json.dumps({"bound": BOUND, "rows": rows}, indent=2))
     worst = max(rows, key=lambda row: row["ratio"])
     if worst["ratio"] >= BOUND:
         raise SystemExit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,18 +43,9 @@ def run_inference(
     model: str | Path, inputs_path: str | Path, provider: Provider = "auto"
 ) -> tuple[np.ndarray, str]:
     """The logits of the model on the inputs, and the provider that computed them."""
-    if not Path(model).is_file():
-        reason = "not a file" if Path(model).exists() else "no such file"
-        raise InferError(f"{model}: {reason}")
+    _check_model_file(model)
     arrays = read_inputs(inputs_path)
-    try:
-        session, used = create_session(model, provider)
-    except RuntimeSetupError:
-        raise
-    except Exception as exc:  # ORT raises its own types for unreadable models
-        raise InferError(
-            f"{model}: not a loadable ONNX model ({_first_line(exc)})"
-        ) from None
+    session, used = open_session(model, provider)
     expected = session.get_inputs()
     names = [i.name for i in expected]
     missing = [n for n in names if n not in arrays]
@@ -98,14 +90,48 @@ def run_inference(
         if not np.all(np.isfinite(array)):
             raise InferError(f"input '{spec.name}' contains NaN or Inf")
         feed[spec.name] = np.ascontiguousarray(array, dtype=np.float32)
-    try:
-        [logits] = session.run(None, feed)
-    except Exception as exc:  # ORT's own error types: a model these inputs do not fit
-        raise InferError(f"{model}: inference failed: {_first_line(exc)}") from None
+    [logits] = run_session(session, model, feed)
     return logits, used
 
 
-def _first_line(exc: Exception) -> str:
+def _check_model_file(model: str | Path) -> None:
+    if not Path(model).is_file():
+        reason = "not a file" if Path(model).exists() else "no such file"
+        raise InferError(f"{model}: {reason}")
+
+
+def open_session(
+    model: str | Path, provider: Provider = "auto", threads: int | None = None
+) -> tuple[Any, str]:
+    """An ONNX Runtime session on `model` and the provider it runs on (create_session);
+    InferError, one line, for a missing file or a model ORT cannot load. A missing or
+    unusable ONNX Runtime stays a RuntimeSetupError."""
+    _check_model_file(model)
+    try:
+        return create_session(model, provider, threads=threads)
+    except RuntimeSetupError:
+        raise
+    except Exception as exc:  # ORT raises its own types for unreadable models
+        raise InferError(
+            f"{model}: not a loadable ONNX model ({first_line(exc)})"
+        ) from None
+
+
+def run_session(
+    session: Any,
+    model: str | Path,
+    feed: dict[str, np.ndarray],
+    outputs: list[str] | None = None,
+) -> list[np.ndarray]:
+    """`session.run(outputs, feed)`; InferError, one line, when ORT refuses the feed
+    (inputs of other names, shapes or types than the model's) or fails."""
+    try:
+        return session.run(outputs, feed)
+    except Exception as exc:  # ORT's own error types: a model these inputs do not fit
+        raise InferError(f"{model}: inference failed: {first_line(exc)}") from None
+
+
+def first_line(exc: Exception) -> str:
     """A one-line reason: ONNX Runtime's messages can span lines."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

@@ -10,6 +10,7 @@ same folder).
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -22,8 +23,8 @@ import torch
 from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.export import TOLERANCE
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.infer import InferError, open_session, run_session
 from bmnas_dsl.metrics import primary_name, scores
-from bmnas_dsl.runtime import create_session
 from bmnas_dsl.train import compile_genotype, read_genotype
 from bmnas_dsl.weights import load_weights
 
@@ -52,22 +53,47 @@ def _read_text(path: Path) -> str:
 
 
 def search_summary(run_dir: Path) -> dict[str, Any]:
-    """The search's wall time, its best epoch and validation metric (ties: later)."""
+    """The search's wall time, its best epoch and validation metric (ties: later, as
+    the search itself decides); ReportError naming the file for a malformed log."""
     path = run_dir / "log.jsonl"
     lines = _read_text(path).splitlines()
     if not lines:
         raise ReportError(f"{path}: no finished epoch")
-    try:
-        log = [json.loads(line) for line in lines]
-        best = max(reversed(log), key=lambda entry: entry["val_metric"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ReportError(f"{path}: not a search log ({exc})") from None
+    log = [_log_entry(path, number, line) for number, line in enumerate(lines, 1)]
+    best = max(reversed(log), key=lambda entry: entry["val_metric"])
     return {
         "epochs": len(log),
         "search_seconds": log[-1]["seconds"],
         "best_epoch": best["epoch"],
         "val_metric": best["val_metric"],
     }
+
+
+# What search_summary reads from each line of a search log, and the type it must have.
+LOG_FIELDS = {"epoch": int, "val_metric": float, "seconds": float}
+
+
+def _log_entry(path: Path, number: int, line: str) -> dict[str, Any]:
+    where = f"{path}: line {number}: not a search log"
+    try:
+        entry = json.loads(line)
+    except ValueError as exc:
+        raise ReportError(f"{where} (not JSON: {exc})") from None
+    if not isinstance(entry, dict):
+        raise ReportError(f"{where} (not a JSON object)")
+    for key, kind in LOG_FIELDS.items():
+        if key not in entry:
+            raise ReportError(f"{where} (no '{key}')")
+        value = entry[key]
+        number_ok = kind is float and isinstance(value, int | float)
+        if (
+            isinstance(value, bool)
+            or not (isinstance(value, kind) or number_ok)
+            or not math.isfinite(value)
+        ):
+            wanted = "an integer" if kind is int else "a finite number"
+            raise ReportError(f"{where} ('{key}' is {value!r}, not {wanted})")
+    return entry
 
 
 def median_ms(run: Callable[[], Any], repeats: int) -> float:
@@ -102,6 +128,27 @@ def _latency(model: torch.nn.Module, session: Any, feeds: dict, repeats: int) ->
     return result
 
 
+def _onnx_logits(
+    onnx_path: Path, feeds: dict[str, np.ndarray], train_run: Path
+) -> tuple[Any, str, np.ndarray]:
+    """An ORT session on the model (one thread), its provider, and its logits on the
+    feeds; ReportError, one line, for a missing or unloadable file or a model that
+    does not take the trained genotype's inputs."""
+    try:
+        session, provider = open_session(onnx_path, "auto", threads=1)
+        takes = [i.name for i in session.get_inputs()]
+        if sorted(takes) != sorted(feeds):
+            raise ReportError(
+                f"{onnx_path}: the model takes the inputs {takes}, the genotype of "
+                f"{train_run} reads {list(feeds)}; was it exported from another "
+                "genotype?"
+            )
+        [logits] = run_session(session, onnx_path, feeds, ["logits"])
+    except InferError as exc:
+        raise ReportError(str(exc)) from None
+    return session, provider, logits
+
+
 def build_report(
     search_run: Path,
     train_run: Path,
@@ -109,6 +156,8 @@ def build_report(
     bank: FeatureBank,
     repeats: int = 200,
 ) -> dict[str, Any]:
+    if repeats < 1:
+        raise ReportError(f"--repeats must be at least 1, not {repeats}")
     search = search_summary(search_run)
     trained = _read_json(train_run / "metrics.json")
     if "test" not in trained:
@@ -121,11 +170,14 @@ def build_report(
     load_weights(model, train_run / "weights.safetensors")
     model.eval()
     test = bank.indices("test")
-    feeds = {name: bank.features[name][test] for name, _ in module.INPUTS}
+    # float32 as the Trainer feeds them: a bank may hold float64 features.
+    feeds = {
+        name: np.ascontiguousarray(bank.features[name][test], dtype=np.float32)
+        for name, _ in module.INPUTS
+    }
     with torch.no_grad():
         torch_logits = model(*(torch.from_numpy(v) for v in feeds.values())).numpy()
-    session, provider = create_session(onnx_path, "auto", threads=1)
-    ort_logits = session.run(["logits"], feeds)[0]
+    session, provider, ort_logits = _onnx_logits(onnx_path, feeds, train_run)
     labels = bank.labels[test]
     name = primary_name(bank.task)
     torch_score = scores(bank.task, torch_logits, labels)[name]

@@ -239,7 +239,7 @@ def test_driver_end_to_end_and_resumes(tmp_path, capsys, monkeypatch):
     assert driver.main(argv) == 0
     assert "units: 0 computed" in capsys.readouterr().out
     again = json.loads(report.read_text())
-    assert again["units"] == {"computed": 0, "reused": computed}
+    assert again["units"] == {"computed": 0, "reused": computed, "stale": 0}
     assert again["rows"] == data["rows"]
     assert {p: p.stat().st_mtime_ns for p in units} == stamps
 
@@ -247,5 +247,106 @@ def test_driver_end_to_end_and_resumes(tmp_path, capsys, monkeypatch):
     lost = next(p for p in units if p.name == "aoa.json" and "test-e" in str(p))
     lost.unlink()
     assert driver.main(argv) == 0
-    assert json.loads(report.read_text())["units"]["computed"] == 1
+    assert json.loads(report.read_text())["units"] == {
+        "computed": 1,
+        "reused": computed - 1,
+        "stale": 0,
+    }
     capsys.readouterr()
+
+    # A unit computed with other settings (say before a change of a default) is stale:
+    # recomputed alone, and the new one records the current settings.
+    unit = json.loads(lost.read_text())
+    assert unit["settings"]["lr"] == driver.TrainSettings().lr
+    assert unit["settings"]["epochs"] == unit["epochs"]
+    lost.write_text(json.dumps({**unit, "settings": {**unit["settings"], "lr": 0.5}}))
+    assert driver.main(argv) == 0
+    assert "1 of the computed replaced stale units" in capsys.readouterr().out
+    assert json.loads(report.read_text())["units"] == {
+        "computed": 1,
+        "reused": computed - 1,
+        "stale": 1,
+    }
+    assert json.loads(lost.read_text())["settings"] == unit["settings"]
+
+    # A unit from before units recorded their settings is reused while the defaults
+    # it was computed with (LEGACY_TRAIN) are the current ones, and stale after.
+    legacy = {k: v for k, v in json.loads(lost.read_text()).items() if k != "settings"}
+    lost.write_text(json.dumps(legacy))
+    assert driver.main(argv) == 0
+    assert json.loads(report.read_text())["units"]["computed"] == 0
+    monkeypatch.setitem(driver.LEGACY_TRAIN, "batch_size", 32)
+    assert driver.main(argv) == 0
+    assert json.loads(report.read_text())["units"]["stale"] == 1
+    assert "settings" in json.loads(lost.read_text())
+    capsys.readouterr()
+
+
+def test_search_units_are_checked_against_the_current_settings(monkeypatch):
+    from bmnas_dsl.datasets.planted import make_planted
+
+    driver = load_driver(monkeypatch)
+    config, _, _ = driver.parse_config(["--quick", "--data", "planted"])
+    bank = make_planted(size=60, seed=1)
+    current = driver.search_settings(bank, config, 0)[2]
+    assert current["space"]["C"] == 8 and current["training"]["seed"] == 0
+    unit = {"seed": 0, "genotype": "bmg 1", "settings": current}
+    assert driver.search_unit_valid(unit, current, config, 0)
+    assert not driver.search_unit_valid(unit, current, config, 1)  # another seed's
+    # The thread count sets the speed, not the result: not a setting that stales.
+    threads = {**current, "training": {**current["training"], "threads": 2}}
+    assert driver.search_unit_valid({**unit, "settings": threads}, current, config, 0)
+    for part, key, value in (("training", "arch_lr", 1e-2), ("space", "dropout", 0.2)):
+        other = {**current, part: {**current[part], key: value}}
+        assert not driver.search_unit_valid(
+            {**unit, "settings": other}, current, config, 0
+        )
+    # Without settings (an older unit): valid while the defaults are the legacy ones.
+    legacy = {"seed": 0, "genotype": "bmg 1"}
+    assert driver.search_unit_valid(legacy, current, config, 0)
+    monkeypatch.setitem(driver.LEGACY_SEARCH_TRAINING, "weight_lr", 1e-2)
+    assert not driver.search_unit_valid(legacy, current, config, 0)
+
+
+def test_legacy_defaults_are_the_current_defaults(monkeypatch):
+    # The cached units without settings were computed with today's defaults; if a
+    # default changes, this fails, and so (rightly) does the reuse of those units.
+    from bmnas_dsl.search.space import SearchSpace
+
+    driver = load_driver(monkeypatch)
+    train = driver.asdict(driver.TrainSettings())
+    assert {k: train[k] for k in driver.LEGACY_TRAIN} == driver.LEGACY_TRAIN
+    space = driver.comparable(SearchSpace(features=(), classes=2).to_json())
+    assert {k: space[k] for k in driver.LEGACY_SPACE} == driver.LEGACY_SPACE
+    training = driver.asdict(driver.Training())
+    legacy = driver.LEGACY_SEARCH_TRAINING
+    assert {k: training[k] for k in legacy} == legacy
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--seeds", "0"],
+        ["--random-draws", "0"],
+        ["--seeds", "-1"],
+        ["--search-epochs", "0"],
+        ["--epoch-grid", "10,0"],
+        ["--threads", "0"],
+    ],
+)
+def test_counts_below_one_are_refused(monkeypatch, capsys, argv):
+    driver = load_driver(monkeypatch)
+    with pytest.raises(SystemExit) as caught:
+        driver.parse_config(argv)
+    assert caught.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_given_counts_are_kept(monkeypatch):
+    driver = load_driver(monkeypatch)
+    config, _, _ = driver.parse_config(
+        ["--quick", "--seeds", "3", "--random-draws", "2"]
+    )
+    assert (config.seeds, config.random_draws, config.search_epochs) == (3, 2, 2)
+    config, _, _ = driver.parse_config([])
+    assert (config.seeds, config.random_draws, config.epoch_grid[0]) == (5, 5, 10)
