@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from hypothesis import HealthCheck, given, settings
 
 from bmnas_dsl.cli import main
 from bmnas_dsl.frontend import analyse_file, analyse_text
+from bmnas_dsl.viz import command
 from bmnas_dsl.viz.diagram import diagram_of
 from bmnas_dsl.viz.dot import render_dot
 from bmnas_dsl.viz.layout import layout
+from bmnas_dsl.viz.routing import MAX_ORDERED_TRUNKS, Trunk, order_lanes
 from bmnas_dsl.viz.shapes import FONT, Box, Layout, text_width
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -75,6 +78,19 @@ model pruned_parts {
     output c3, c2
 }
 """
+
+
+def chain(cells: int) -> str:
+    """Cell k reads cell k - 1 and, by turns, one of two features: one trunk per cell,
+    and two feature trunks that cross all of them."""
+    lines = ["bmg 1", "model chain {", "    dims C = 8, L = 4", "    classes 3"]
+    lines += ["    modality a {", "        f : [8]", "        g : [8]", "    }"]
+    for k in range(1, cells + 1):
+        x = f"c{k - 1}" if k > 1 else "a.f"
+        y = "a.g" if k % 2 else "a.f"
+        lines += [f"    cell c{k} (x = {x}, y = {y}) {{", "        s1 = Sum(x, y)"]
+        lines += ["        out = s1", "    }"]
+    return "\n".join([*lines, f"    output c{cells}", "}", ""])
 
 
 def viz(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -291,6 +307,61 @@ def test_layout_with_cells_reading_cells_keeps_lines_out_of_cells():
         assert picture.dots
 
 
+def crossings(order: list[Trunk], lanes: list[float], left: float, right: float) -> int:
+    """Brute force: every horizontal piece of one trunk against every other trunk's
+    vertical, as drawn (a feature enters from the left, a cell from the right)."""
+    count = 0
+    for a, lane_a in zip(order, lanes, strict=True):
+        pieces = [(y, lane_a, right) for _, y in a.ports]
+        pieces.append(
+            (a.entry, lane_a, right) if a.from_cell else (a.entry, left, lane_a)
+        )
+        for b, lane_b in zip(order, lanes, strict=True):
+            low, high = b.span()
+            if b is not a:
+                count += sum(
+                    x1 < lane_b < x2 and low < y < high for y, x1, x2 in pieces
+                )
+    return count
+
+
+def test_lane_order_is_a_local_optimum_of_the_drawn_crossings():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        trunks = [
+            Trunk(
+                f"s{k}",
+                rng.randint(0, 30) / 4,
+                rng.random() < 0.5,
+                tuple((5.0, rng.randint(0, 30) / 4) for _ in range(rng.randint(1, 4))),
+            )
+            for k in range(rng.randint(2, 9))
+        ]
+        lanes = [1.2 + 0.09 * j for j in range(len(trunks))]
+        order = order_lanes(trunks, lanes, 1.0, 2.5)
+        assert sorted(t.source for t in order) == sorted(t.source for t in trunks)
+        score = crossings(order, lanes, 1.0, 2.5)
+        for i in range(len(order) - 1):  # no swap of neighbours would do better
+            swapped = [*order[:i], order[i + 1], order[i], *order[i + 2 :]]
+            assert crossings(swapped, lanes, 1.0, 2.5) >= score
+
+
+@pytest.mark.timeout(60)  # a hang guard: this took minutes before the lanes were fixed
+def test_a_chain_of_hundreds_of_cells_lays_out():
+    cells = 300
+    result = analyse_text(chain(cells))
+    assert result.ok
+    picture = layout(diagram_of(result.pruned))
+    boxes = [b for b in picture.boxes if b.role == "cell"]
+    assert len(boxes) == cells > MAX_ORDERED_TRUNKS
+    assert all(a.bottom < b.y for a, b in pairwise(boxes))
+    assert all(b.right <= picture.width and b.bottom <= picture.height for b in boxes)
+    upper = sum(e.kind == "upper" for e in picture.edges)
+    assert upper == 2 * cells + 1  # every input, and the legend's sample
+
+
 def test_dot_output_needs_neither_matplotlib_nor_numpy(tmp_path):
     target = tmp_path / "a.dot"
     code = (
@@ -397,12 +468,20 @@ def bad_run(tmp_path: Path, log: str | None) -> Path:
         ("empty_log", "no epoch logged yet"),
         ("not_json", "log.jsonl:2: not JSON"),
         ("no_metric", "log.jsonl:1: no numeric 'val_metric'"),
+        ("huge_metric", "log.jsonl:2: no numeric 'val_metric'"),
+        ("huge_epoch", "log.jsonl:2: 'epoch' must be an integer from 0"),
+        ("fraction_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
+        ("bool_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
+        ("negative_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
+        ("huge_weight", "alpha/beta/gamma are malformed"),
+        ("too_many_cells", "too large to draw as PNG: 1,004 cells, steps and features"),
+        ("too_many_pixels", "too large for PNG at 150 dpi"),
         ("bad_weights", "alpha/beta/gamma are malformed"),
         ("dot_of_run", "DOT output is for genotype files"),
     ],
 )
 def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
-    case, message, tmp_path, capsys
+    case, message, tmp_path, capsys, write
 ):
     good = '{"epoch": 1, "val_metric": 0.5}\n'
     source = {
@@ -412,6 +491,24 @@ def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
         "empty_log": lambda: bad_run(tmp_path, ""),
         "not_json": lambda: bad_run(tmp_path, good + "{oops\n"),
         "no_metric": lambda: bad_run(tmp_path, '{"epoch": 1}\n'),
+        "huge_metric": lambda: bad_run(
+            tmp_path, good + '{"epoch": 2, "val_metric": 1e300}'
+        ),
+        "huge_epoch": lambda: bad_run(
+            tmp_path, good + '{"epoch": 1e300, "val_metric": 0.5}'
+        ),
+        "fraction_epoch": lambda: bad_run(
+            tmp_path, '{"epoch": 1.5, "val_metric": 0.5}'
+        ),
+        "bool_epoch": lambda: bad_run(tmp_path, '{"epoch": true, "val_metric": 0.5}'),
+        "negative_epoch": lambda: bad_run(tmp_path, '{"epoch": -1, "val_metric": 0.5}'),
+        "huge_weight": lambda: bad_run(
+            tmp_path,
+            '{"epoch": 1, "val_metric": 0.5, "alpha": [[0.5, 1e300]], '
+            '"beta": [[[0.5, 0.5]]], "gamma": [[[0.5, 0.5]]]}\n',
+        ),
+        "too_many_cells": lambda: write(chain(501)),  # as .dot it would be drawn
+        "too_many_pixels": lambda: write(chain(command.MAX_PARTS // 4)),  # SVG fits
         "bad_weights": lambda: bad_run(
             tmp_path,
             '{"epoch": 1, "val_metric": 0.5, "alpha": [[0.5]], "beta": [], '
@@ -430,6 +527,23 @@ def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
     assert message in err
     assert target.read_bytes() == b"precious"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_a_refused_png_names_a_dpi_that_fits(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(command, "MAX_PIXELS", 200_000)
+    target = tmp_path / "out.png"
+    status, _, err = viz(str(EXAMPLES[0]), "-o", str(target), capsys=capsys)
+    assert status == 1 and not target.exists()
+    dpi = re.search(r"use --dpi (\d+) or less, or write a \.svg file$", err.strip())
+    assert dpi, err
+    status, _, err = viz(
+        str(EXAMPLES[0]), "-o", str(target), "--dpi", dpi[1], capsys=capsys
+    )
+    assert status == 0, err
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(str(target)).shape[:2]
+    assert width * height <= 200_000
 
 
 def test_invalid_genotype_prints_its_diagnostics_and_no_traceback(write, tmp_path):

@@ -5,17 +5,24 @@ numpy or torch, and matplotlib imports numpy)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 FORMATS = ("svg", "png", "dot")
 EXIT_OK, EXIT_INVALID = 0, 1
+MIN_DPI, MAX_DPI = 10, 1200
+# Limits that keep matplotlib from running for minutes or filling the memory (a valid
+# genotype file may hold thousands of cells): parts of one SVG or PNG genotype picture
+# (about 10 s to draw at the limit; DOT text has none), and pixels of one PNG.
+MAX_PARTS = 1000  # cells, steps and features together
+MAX_PIXELS = 100_000_000
 
 
 def _dpi(text: str) -> int:
     value = int(text)
-    if not 10 <= value <= 1200:
-        raise argparse.ArgumentTypeError("must be between 10 and 1200")
+    if not MIN_DPI <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_DPI} and {MAX_DPI}")
     return value
 
 
@@ -91,11 +98,25 @@ def _genotype_picture(path: Path, fmt: str, dpi: int) -> bytes | None:
         from bmnas_dsl.viz.dot import render_dot
 
         return render_dot(diagram).encode("utf-8")
+    parts = (
+        len(diagram.cells)
+        + sum(len(c.steps) for c in diagram.cells)
+        + sum(len(m.features) for m in diagram.modalities)
+    )
+    if parts > MAX_PARTS:
+        from bmnas_dsl.viz import VizError
+
+        raise VizError(
+            f"{path}: too large to draw as {fmt.upper()}: {parts:,} cells, steps and "
+            f"features (at most {MAX_PARTS:,}); write a .dot file instead"
+        )
     _use_agg()
     from bmnas_dsl.viz.draw import draw_layout, render
     from bmnas_dsl.viz.layout import layout
 
-    return render(draw_layout(layout(diagram)), fmt, dpi)
+    picture = layout(diagram)
+    _check_pixels(picture.width, picture.height, fmt, dpi)  # before the slow part
+    return render(draw_layout(picture), fmt, dpi)
 
 
 def _run_picture(path: Path, fmt: str, dpi: int) -> bytes:
@@ -106,7 +127,33 @@ def _run_picture(path: Path, fmt: str, dpi: int) -> bytes:
     from bmnas_dsl.viz.curves import draw_run
     from bmnas_dsl.viz.draw import render
 
-    return render(draw_run(run), fmt, dpi)
+    figure = draw_run(run)
+    _check_pixels(*figure.get_size_inches(), fmt, dpi)
+    return render(figure, fmt, dpi)
+
+
+def _check_pixels(width: float, height: float, fmt: str, dpi: int) -> None:
+    """VizError for a PNG (of this size in inches) over MAX_PIXELS: Agg would need
+    gigabytes of memory, or fail."""
+    from bmnas_dsl.viz import VizError
+
+    if fmt != "png":
+        return
+
+    def pixels(dots: int) -> tuple[int, int]:
+        return math.ceil(width * dots), math.ceil(height * dots)
+
+    wide, high = pixels(dpi)
+    if wide * high <= MAX_PIXELS:
+        return
+    fit = int(dpi * math.sqrt(MAX_PIXELS / (wide * high)))
+    while fit >= MIN_DPI and math.prod(pixels(fit)) > MAX_PIXELS:
+        fit -= 1
+    lower = f"use --dpi {fit} or less, or " if fit >= MIN_DPI else ""
+    raise VizError(
+        f"picture too large for PNG at {dpi} dpi ({wide:,} x {high:,} pixels, at most "
+        f"{MAX_PIXELS:,} in all); {lower}write a .svg file"
+    )
 
 
 def _use_agg() -> None:

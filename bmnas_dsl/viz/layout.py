@@ -15,6 +15,7 @@ through a cell.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from bmnas_dsl.viz.cellbox import CellGeometry, layout_cell, moved, step_width
@@ -115,16 +116,17 @@ def layout(diagram: Diagram) -> Layout:
     targets: dict[str, list[int]] = {}  # source -> the cells it feeds
     for i, cell in enumerate(diagram.cells):
         for _, source in cell.inputs:
-            if i not in targets.setdefault(source, []):
-                targets[source].append(i)
+            fed_cells = targets.setdefault(source, [])
+            if not fed_cells or fed_cells[-1] != i:  # i only grows: no scan needed
+                fed_cells.append(i)
     cell_sources = [s for s in targets if s in index]
     first_target = {s: targets[s][0] for s in cell_sources}
 
     # Cells column: a cell's gap has one crossing line per cell source it is first for.
-    gaps = [0.0] + [
-        CELL_GAP + sum(first_target[s] == i for s in cell_sources) * LANE
-        for i in range(1, len(shapes))
-    ]
+    # (Everything here is linear, or n log n, in the cells: a valid file may hold
+    # thousands of them.)
+    firsts = Counter(first_target.values())
+    gaps = [0.0] + [CELL_GAP + firsts[i] * LANE for i in range(1, len(shapes))]
     cells_h = sum(s.height for s in shapes) + sum(gaps)
     channel_w = max(0.6, 0.36 + (len(targets) - 1) * LANE)
     channel_left = MARGIN + features.width + 0.12
@@ -147,15 +149,10 @@ def layout(diagram: Diagram) -> Layout:
         for i, c in enumerate(diagram.cells)
         for port, _ in c.inputs
     }
-    fed = {
-        s: [
-            port_of[(i, p)][1]
-            for i, c in enumerate(diagram.cells)
-            for p, src in c.inputs
-            if src == s
-        ]
-        for s in targets
-    }
+    fed: dict[str, list[float]] = {s: [] for s in targets}
+    for i, c in enumerate(diagram.cells):
+        for p, src in c.inputs:
+            fed[src].append(port_of[(i, p)][1])
     shift = feature_shift(
         {n: xy[1] for n, xy in features.exits.items()},
         fed,
@@ -170,9 +167,12 @@ def layout(diagram: Diagram) -> Layout:
     # right of the cells down to the gap above the first cell it feeds.
     cell_sources.sort(key=lambda s: (first_target[s] - index[s], index[s]))
     right_lane = {s: cells_right + 0.2 + j * LANE for j, s in enumerate(cell_sources)}
+    crossing: dict[int, list[str]] = {}  # cell -> the cell sources first feeding it
+    for s in cell_sources:
+        crossing.setdefault(first_target[s], []).append(s)
     gap_y: dict[str, float] = {}
     for i in range(1, len(placed)):
-        mine = [s for s in cell_sources if first_target[s] == i]
+        mine = crossing.get(i, [])
         for j, s in enumerate(mine):
             gap_y[s] = gap_top[i] + gaps[i] * (j + 1) / (len(mine) + 1)
     trunks = [

@@ -4,7 +4,9 @@ column sits; and the dots that mark branch points."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import pairwise
 
 from bmnas_dsl.viz.shapes import Point
 
@@ -25,61 +27,101 @@ class Trunk:
         return min(ys), max(ys)
 
 
-def _segments(
-    trunk: Trunk, lane: float, left: float, right: float
-) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
-    """(horizontal (y, x1, x2), vertical (x, y1, y2)) segments inside the channel."""
-    low, high = trunk.span()
-    entry = (trunk.entry, lane, right) if trunk.from_cell else (trunk.entry, left, lane)
-    branches = [(y, lane, right) for _, y in trunk.ports]
-    return [entry, *branches], [(lane, low, high)]
+MAX_ORDERED_TRUNKS = 100  # above this, a plain sorted order (scoring one is O(T^2))
+MAX_PASSES = 50  # sweeps of neighbour swaps; a handful of trunks settle in two or three
 
 
-def _crossings(
-    order: list[Trunk], lanes: list[float], left: float, right: float
-) -> int:
-    parts = [_segments(t, x, left, right) for t, x in zip(order, lanes, strict=True)]
-    count = 0
-    for a, (horizontal, _) in enumerate(parts):
-        for b, (_, vertical) in enumerate(parts):
-            if a == b:
-                continue
-            for y, x1, x2 in horizontal:
-                for x, y1, y2 in vertical:
-                    if x1 < x < x2 and y1 < y < y2:
-                        count += 1
-    return count
+@dataclass(frozen=True)
+class _Reach:
+    """What of a trunk a crossing count needs: its vertical span, and the heights of its
+    horizontal lines, sorted, by the side of its lane they run to."""
+
+    low: float
+    high: float
+    rightward: tuple[float, ...]  # the branches, and a cell's entry: lane -> right
+    leftward: tuple[float, ...]  # a feature's entry: left -> lane
+
+    @classmethod
+    def of(cls, trunk: Trunk) -> _Reach:
+        branches = [y for _, y in trunk.ports]
+        if trunk.from_cell:
+            return cls(*trunk.span(), tuple(sorted([trunk.entry, *branches])), ())
+        return cls(*trunk.span(), tuple(sorted(branches)), (trunk.entry,))
+
+
+def _within(ys: tuple[float, ...], low: float, high: float) -> int:
+    """How many of the sorted `ys` lie strictly between low and high."""
+    return max(0, bisect_left(ys, high) - bisect_right(ys, low))
+
+
+def _pair(left: _Reach, right: _Reach) -> int:
+    """Crossings between a trunk and one in a lane to its right (all lanes lie between
+    the channel's edges): the left one's rightward lines cross the right one's vertical
+    where they are within its span, and the right one's leftward line crosses the left
+    one's vertical likewise."""
+    return _within(left.rightward, right.low, right.high) + _within(
+        right.leftward, left.low, left.high
+    )
+
+
+def _crossings(order: list[_Reach]) -> int:
+    """Crossings of the trunks in lanes of this order, left to right (O(T^2 log T))."""
+    return sum(
+        _pair(a, order[j])
+        for i, a in enumerate(order)
+        for j in range(i + 1, len(order))
+    )
 
 
 def order_lanes(
     trunks: list[Trunk], lanes: list[float], left: float, right: float
 ) -> list[Trunk]:
-    """A lane order with few crossings: the best of a few sorted orders, then swaps of
-    neighbours while they help (deterministic; a handful of trunks in practice)."""
+    """A lane order with few crossings: the best of a few sorted orders, then sweeps of
+    neighbour swaps while they help (deterministic; a handful of trunks in practice).
+
+    `lanes` must rise strictly between `left` and `right` (the channel's edges): then
+    whether two lines cross depends only on the order of their lanes, and swapping two
+    neighbours changes only their own crossings, so a swap is scored in O(1). Over
+    MAX_ORDERED_TRUNKS trunks the first sorted order is kept as it is: scoring an order
+    grows with the square of the trunks, and a picture that large is read by following
+    one line at a time anyway."""
+    edges = [left, *lanes, right]
+    if len(lanes) != len(trunks) or any(a >= b for a, b in pairwise(edges)):
+        raise ValueError("need one lane per trunk, rising between the channel's edges")
 
     def middle(t: Trunk) -> float:
         return sum(y for _, y in t.ports) / len(t.ports)
 
+    first = sorted(trunks, key=lambda t: (t.entry < middle(t), -middle(t), t.entry))
+    if len(trunks) > MAX_ORDERED_TRUNKS:
+        return first
     candidates = [
-        sorted(trunks, key=lambda t: (t.entry < middle(t), -middle(t), t.entry)),
+        first,
         sorted(trunks, key=lambda t: (middle(t), t.entry)),
         sorted(trunks, key=lambda t: (-middle(t), -t.entry)),
         sorted(trunks, key=lambda t: (t.span()[1] - t.span()[0], t.entry)),
     ]
-
-    def score(order: list[Trunk]) -> int:
-        return _crossings(order, lanes, left, right)
-
-    best = min(candidates, key=score)
-    best_score = score(best)
-    improved = True
-    while improved and best_score:
+    reach = {id(t): _Reach.of(t) for t in trunks}
+    scores = [_crossings([reach[id(t)] for t in c]) for c in candidates]
+    best_score = min(scores)
+    best = list(candidates[scores.index(best_score)])
+    for _ in range(MAX_PASSES):
+        if not best_score:
+            break
         improved = False
         for i in range(len(best) - 1):
-            trial = [*best[:i], best[i + 1], best[i], *best[i + 2 :]]
-            if score(trial) < best_score:
-                best, best_score, improved = trial, score(trial), True
+            a, b = reach[id(best[i])], reach[id(best[i + 1])]
+            delta = _pair(b, a) - _pair(a, b)
+            if delta < 0:
+                best[i], best[i + 1] = best[i + 1], best[i]
+                best_score += delta
+                improved = True
+        if not improved:
+            break
     return best
+
+
+CROWD = 0.17  # a feature's line this close beside an unrelated port's line reads as one
 
 
 def feature_shift(
@@ -89,15 +131,28 @@ def feature_shift(
     line runs close beside the line into a port it does not feed (two nearly collinear
     lines read as one), then so that many lines run straight and few have a tiny jog."""
 
+    # Only ports nearer than CROWD count, so each feature looks them up by height
+    # (linear in the ports overall, not features x ports per candidate shift); those
+    # found are visited in their given order, which keeps the float sums as they were.
+    by_height = sorted(range(len(ports)), key=ports.__getitem__)
+    heights = [ports[k] for k in by_height]
+    owned = {node: set(ys) for node, ys in fed.items()}
+
+    def near(y: float) -> list[float]:
+        low = bisect_left(heights, y - CROWD - 1e-6)
+        high = bisect_right(heights, y + CROWD + 1e-6)
+        return [ports[k] for k in sorted(by_height[low:high])]
+
     def rank(shift: float) -> tuple[float, int, float]:
         crowding, bends = 0.0, 0
         for node, y in feature_ys.items():
-            for port_y in ports:
+            mine = owned.get(node, set())
+            for port_y in near(y + shift):
                 gap = abs(y + shift - port_y)
-                if port_y in fed.get(node, []):
+                if port_y in mine:
                     bends += -1 if gap < 0.01 else 2 * int(gap < 0.08)
                 else:
-                    crowding += max(0.0, 0.17 - gap)
+                    crowding += max(0.0, CROWD - gap)
         return round(crowding, 6), bends, abs(shift)
 
     candidates = [k * 0.02 for k in range(-20, 21)]
@@ -109,14 +164,15 @@ def branch_points(trunk: Trunk, lane: float) -> list[Point]:
     """Where three or four line directions meet on a trunk: a dot tells such a branch
     from a plain crossing or corner."""
     low, high = trunk.span()
+    fed = {py for _, py in trunk.ports}
     found = []
-    for y in sorted({trunk.entry, *(py for _, py in trunk.ports)}):
+    for y in sorted({trunk.entry, *fed}):
         directions = set()
         if (
             y == trunk.entry
         ):  # a feature's line comes from the left, a cell's from the right
             directions.add("right" if trunk.from_cell else "left")
-        if any(py == y for _, py in trunk.ports):
+        if y in fed:
             directions.add("right")
         if y > low:
             directions.add("up")

@@ -16,6 +16,10 @@ from bmnas_dsl.viz import VizError
 
 LOG, SETTINGS = "log.jsonl", "settings.json"  # as in bmnas_dsl.search.runner
 CURVES = ("train_loss", "val_loss", "arch_loss")
+# What a plot can draw: metrics, losses and weights within +-MAX_VALUE (matplotlib's
+# axis and colour scales fail on spans near the float range), epochs 0..MAX_EPOCH.
+MAX_VALUE = 1e12
+MAX_EPOCH = 10**9
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,27 @@ class Run:
 
 
 def _number(value: Any) -> bool:
+    """A JSON number a plot can draw: not a bool, finite, and within +-MAX_VALUE."""
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
         and math.isfinite(value)
+        and abs(value) <= MAX_VALUE
+    )
+
+
+def _epoch(value: Any) -> bool:
+    """A JSON integer (not 1.0, not a bool) from 0 to MAX_EPOCH."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_EPOCH
     )
 
 
 def _vector(value: Any) -> tuple[float, ...]:
     if not isinstance(value, list) or not value or not all(map(_number, value)):
-        raise ValueError("expected a list of numbers")
+        raise ValueError(f"expected a list of finite numbers within +-{MAX_VALUE:g}")
     return tuple(float(v) for v in value)
 
 
@@ -74,9 +89,15 @@ def _records(path: Path) -> list[dict[str, Any]]:
             raise VizError(f"{path}:{number}: not JSON ({exc})") from None
         if not isinstance(record, dict):
             raise VizError(f"{path}:{number}: expected one JSON object per line")
-        for key in ("epoch", "val_metric"):
-            if not _number(record.get(key)):
-                raise VizError(f"{path}:{number}: no numeric {key!r}")
+        if not _epoch(record.get("epoch")):
+            raise VizError(
+                f"{path}:{number}: 'epoch' must be an integer from 0 to {MAX_EPOCH:,}"
+            )
+        if not _number(record.get("val_metric")):
+            raise VizError(
+                f"{path}:{number}: no numeric 'val_metric' "
+                f"(a finite number within +-{MAX_VALUE:g})"
+            )
         records.append(record)
     if not records:
         raise VizError(f"{path}: no epoch logged yet")
