@@ -477,6 +477,7 @@ def bad_run(tmp_path: Path, log: str | None) -> Path:
         ("too_many_cells", "too large to draw as PNG: 1,004 cells, steps and features"),
         ("too_many_pixels", "too large for PNG at 150 dpi"),
         ("bad_weights", "alpha/beta/gamma are malformed"),
+        ("too_many_plotted_cells", "65 cells, more than the 64 a plot can show"),
         ("dot_of_run", "DOT output is for genotype files"),
     ],
 )
@@ -513,6 +514,16 @@ def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
             tmp_path,
             '{"epoch": 1, "val_metric": 0.5, "alpha": [[0.5]], "beta": [], '
             '"gamma": []}\n',
+        ),
+        "too_many_plotted_cells": lambda: bad_run(
+            tmp_path,
+            '{"epoch": 1, "val_metric": 0.5, "alpha": '
+            + json.dumps([[0.5, 0.5]] * 65)
+            + ', "beta": '
+            + json.dumps([[[0.5, 0.5]]] * 65)
+            + ', "gamma": '
+            + json.dumps([[[0.5, 0.5]]] * 65)
+            + "}\n",
         ),
         "dot_of_run": lambda: bad_run(tmp_path, good),
     }[case]()

@@ -20,6 +20,9 @@ CURVES = ("train_loss", "val_loss", "arch_loss")
 # axis and colour scales fail on spans near the float range), epochs 0..MAX_EPOCH.
 MAX_VALUE = 1e12
 MAX_EPOCH = 10**9
+# One row of heatmaps per cell, one heatmap row per step: beyond these a figure takes
+# minutes and gigabytes to draw and nobody could read it.
+MAX_CELLS, MAX_STEPS, MAX_PREDECESSORS = 64, 64, 1024
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,10 @@ def _cells(record: dict[str, Any], space: dict[str, Any]) -> tuple[CellWeights, 
     if all(record.get(key) is None for key in ("alpha", "beta", "gamma")):
         return ()  # a log without weights: curves only
     alpha = _lists(record, "alpha")
+    if len(alpha) > MAX_CELLS:
+        raise ValueError(
+            f"{len(alpha)} cells, more than the {MAX_CELLS} a plot can show"
+        )
     beta, gamma = (
         _lists(record, "beta", len(alpha)),
         _lists(record, "gamma", len(alpha)),
@@ -170,6 +177,11 @@ def _cells(record: dict[str, Any], space: dict[str, Any]) -> tuple[CellWeights, 
             raise ValueError(f"cell {k + 1}: beta and gamma need one entry per step")
         if not b:
             raise ValueError(f"cell {k + 1} has no step")
+        if len(b) > MAX_STEPS or (isinstance(a, list) and len(a) > MAX_PREDECESSORS):
+            raise ValueError(
+                f"cell {k + 1} is too large to plot (at most {MAX_STEPS} steps and "
+                f"{MAX_PREDECESSORS} predecessors)"
+            )
         mixtures = (
             [("x", _vector(a)), ("y", _vector(alpha_y[k]))]
             if separate
