@@ -30,6 +30,7 @@ from torch import nn
 
 from bmnas_dsl.bank import FeatureBank, genotype_problems
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.losses import loss_function
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import (
     NumericError,
@@ -110,10 +111,6 @@ def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]
             f"{bank.task} with {bank.classes}"
         )
     return [torch.from_numpy(bank.features[name]).float() for name, _ in module.INPUTS]
-
-
-def loss_function(task: str) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if task == "multilabel" else nn.CrossEntropyLoss()
 
 
 class Trainer:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from bmnas_dsl.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.layers import PositionPool
+from bmnas_dsl.losses import loss_function
 from bmnas_dsl.metrics import primary_name, scores
 from bmnas_dsl.numeric import (
     NumericError,
@@ -63,14 +63,6 @@ def pool_features(bank: FeatureBank, names: list[str], L: int) -> list[torch.Ten
 def space_for(bank: FeatureBank, **knobs: Any) -> SearchSpace:
     features = tuple((name, bank.shape(name)) for name in bank.features)
     return SearchSpace(features=features, classes=bank.classes, task=bank.task, **knobs)
-
-
-def loss_function(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if task == "multilabel":
-        return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(
-            logits, y.float()
-        )
-    return nn.functional.cross_entropy
 
 
 def metric(task: str, logits: torch.Tensor, labels: torch.Tensor) -> float:
