@@ -20,7 +20,7 @@ What is measured, and why:
 2. **Start-up cost of the command line.** `bmnas check examples/ntu_config1.bmg` (a
    paper-size file) is run as a subprocess, interleaved with `python -c pass` (the same
    interpreter: the baseline, measured in the same run) and with
-   `python -c "import bmnas_dsl.cli"` (the import cost alone); medians in milliseconds
+   `python -c "import bmnas_dsl.cli.main"` (the import cost alone); medians in milliseconds
    and ratios to the baseline are reported.
 
 3. **`bmnas check` never imports torch.** `python -X importtime -m bmnas_dsl check ...`
@@ -56,11 +56,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.ir import build_ir
-from bmnas_dsl.parser import parse
-from bmnas_dsl.prune import prune
-from bmnas_dsl.validate import validate
+from bmnas_dsl.ir.graph import build_ir
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.passes.pipeline import analyse_text
+from bmnas_dsl.passes.prune import prune
+from bmnas_dsl.passes.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/ntu_config1.bmg"
@@ -281,10 +281,10 @@ def bmnas_command() -> list[str]:
 def measure_cli(runs: int) -> dict[str, Any]:
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "python -c 'import bmnas_dsl.cli'": [
+        "python -c 'import bmnas_dsl.cli.main'": [
             sys.executable,
             "-c",
-            "import bmnas_dsl.cli",
+            "import bmnas_dsl.cli.main",
         ],
         f"bmnas check {EXAMPLE}": [*bmnas_command(), "check", EXAMPLE],
     }

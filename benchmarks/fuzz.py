@@ -51,11 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bmnas_dsl.diagnostics import BmgError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.formatter import format_file
-from bmnas_dsl.frontend import MAX_SOURCE_BYTES, analyse_bytes
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang.diagnostics import BmgError
+from bmnas_dsl.lang.formatter import format_file
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.lang.source import MAX_SOURCE_BYTES
+from bmnas_dsl.passes.pipeline import analyse_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "fuzz.json"

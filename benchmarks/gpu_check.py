@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bmnas_dsl.codegen import Source, render_module
-from bmnas_dsl.export import export_model
+from bmnas_dsl.backend.codegen import Source, render_module
+from bmnas_dsl.backend.export import export_model
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.backend.runtime import create_session, installed_distributions
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.frontend import analyse_file
-from bmnas_dsl.loader import import_generated
-from bmnas_dsl.runtime import create_session, installed_distributions
+from bmnas_dsl.passes.pipeline import analyse_file
 
 REPO = Path(__file__).resolve().parent.parent
 

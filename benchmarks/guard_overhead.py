@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bmnas_dsl import train as train_module  # noqa: E402
-from bmnas_dsl.datasets import resolve_data  # noqa: E402
+from bmnas_dsl.data.resolve import resolve_data  # noqa: E402
 from bmnas_dsl.fileio import write_atomic  # noqa: E402
 from bmnas_dsl.search import runner  # noqa: E402
-from bmnas_dsl.train_settings import TrainSettings  # noqa: E402
+from bmnas_dsl.train.settings import TrainSettings  # noqa: E402
 
 GUARDS = ("check_loss", "check_gradients", "check_tensors")
 # The searched mfeat genotype of seed 0 (docs/results.md): 2 cells, 2 steps each.

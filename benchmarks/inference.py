@@ -65,18 +65,18 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from bmnas_dsl.codegen import Source, format_python, render_module
-from bmnas_dsl.export import ExportError, export_model
+from bmnas_dsl.backend.codegen import Source, format_python, render_module
+from bmnas_dsl.backend.export import ExportError, export_model
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.backend.runtime import RuntimeSetupError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.frontend import analyse_file
-from bmnas_dsl.loader import import_generated
-from bmnas_dsl.runtime import RuntimeSetupError
+from bmnas_dsl.passes.pipeline import analyse_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "inference.json"
 CPU = "CPUExecutionProvider"
-TOLERANCE = 1e-4  # as bmnas_dsl.export: |diff| <= TOLERANCE * (1 + max |logit|)
+TOLERANCE = 1e-4  # as bmnas_dsl.backend.export: |diff| <= TOLERANCE * (1 + max |logit|)
 BATCH1_GOAL = 2.0  # ORT at least 2x faster than eager at batch 1
 BATCH32_GOAL = 1.0  # ORT never slower than eager at batch 32
 
@@ -159,7 +159,7 @@ def make_session(
     optimized_path: Path | None = None,
     profile_prefix: Path | None = None,
 ) -> ort.InferenceSession:
-    """A CPU session with explicit threads (bmnas_dsl.runtime.create_session takes no
+    """A CPU session with explicit threads (bmnas_dsl.backend.runtime.create_session takes no
     SessionOptions, so it cannot set them)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

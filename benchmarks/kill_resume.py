@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bmnas_dsl.bank import save_bank  # noqa: E402
-from bmnas_dsl.datasets.planted import make_planted  # noqa: E402
+from bmnas_dsl.data.bank import save_bank  # noqa: E402
+from bmnas_dsl.data.planted import make_planted  # noqa: E402
 from bmnas_dsl.fileio import write_atomic  # noqa: E402
 
 BMNAS = [sys.executable, "-m", "bmnas_dsl"]

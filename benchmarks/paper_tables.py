@@ -20,7 +20,7 @@ one computed with other settings than the current ones is stale and recomputed):
 3. Test, per seed: each row trained on train + val with the chosen epoch count and the
    seed s, scored on test once (bmnas train's evaluation, `holdout="test"`).
 
-Rows (genotype transformations in bmnas_dsl/ablation.py):
+Rows (genotype transformations in bmnas_dsl/experiments/ablation.py):
 - Table 7 (same inputs, other fusion): every cell's body replaced by Sum, ConcatFC, MHA
   or AoA; Searched is the searched genotype itself.
 - Table 6 (same cells, other inputs): Late fusion (every cell reads the pooled vector of
@@ -56,14 +56,14 @@ from typing import Any
 
 import torch
 
-from bmnas_dsl import ablation
-from bmnas_dsl.bank import FeatureBank
-from bmnas_dsl.datasets import resolve_data
+from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.data.resolve import resolve_data
+from bmnas_dsl.experiments import ablation
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.report import search_summary
+from bmnas_dsl.report.summary import search_summary
 from bmnas_dsl.search.runner import Training, run_search, space_for
-from bmnas_dsl.train import train_genotype
-from bmnas_dsl.train_settings import TrainSettings
+from bmnas_dsl.train.runner import train_genotype
+from bmnas_dsl.train.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parent.parent
 FUSION_ROWS = ("Sum", "ConcatFC", "MHA", "AoA")

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bmnas_dsl.datasets.planted import make_planted
+from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang.parser import parse
 from bmnas_dsl.search.runner import Training, run_search, space_for
 
 CONFIGS = {

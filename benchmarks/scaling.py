@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from fuzz import MINIMAL  # noqa: E402
 
 from bmnas_dsl.fileio import write_atomic  # noqa: E402
-from bmnas_dsl.frontend import analyse_text  # noqa: E402
+from bmnas_dsl.passes.pipeline import analyse_text  # noqa: E402
 
 BOUND = 20.0
 FLOOR_SECONDS = 0.002  # shorter times are mostly noise

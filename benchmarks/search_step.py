@@ -15,7 +15,7 @@ mathematics"):
   in the op pool), every edge mixture written as `torch.stack` and a weighted sum, the
   softmaxes recomputed where they are used, and every update computing the gradients of
   all parameters (weights and architecture) and then stepping one optimiser. The
-  candidate ops, reshape layers and head are the same `bmnas_dsl.layers` classes, so only
+  candidate ops, reshape layers and head are the same `bmnas_dsl.nn.layers` classes, so only
   the hypernet structure and the update differ. Its state is loaded from ours, and a
   parity check (training mode, so batch statistics, with dropout off since the two draw
   their masks differently) compares the logits and every gradient before timing.
@@ -90,8 +90,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bmnas_dsl.bank import FeatureBank
-from bmnas_dsl.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
+from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.nn.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
 from bmnas_dsl.search.hypernet import make_op
 from bmnas_dsl.search.runner import Search, Training, loss_function
 from bmnas_dsl.search.space import PAPER_OPS, RELEASED_OPS, SearchSpace

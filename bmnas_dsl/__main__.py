@@ -1,5 +1,5 @@
 import sys
 
-from bmnas_dsl.cli import main
+from bmnas_dsl.cli.main import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from bmnas_dsl.names import identifier_problem
+from bmnas_dsl.lang.names import identifier_problem
 
 OPS = ["Sum", "Attention", "LinearGLU", "ConcatFC", "Zero", "ScaleDotAttn"]
 

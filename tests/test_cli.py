@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import EXAMPLES, MINIMAL, REPO, run_bmnas
 
-from bmnas_dsl import __version__
+from bmnas_dsl.version import __version__
 
 
 def test_check_accepts_every_example():
@@ -110,7 +110,7 @@ def test_front_end_commands_never_import_torch(command):
     code = (
         "import sys, io\n"
         "from contextlib import redirect_stdout as out, redirect_stderr as err\n"
-        "from bmnas_dsl.cli import main\n"
+        "from bmnas_dsl.cli.main import main\n"
         "with out(io.StringIO()), err(io.StringIO()):\n"
         f"    status = main([{command!r}, {example!r}])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'numpy'))\n"

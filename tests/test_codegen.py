@@ -15,10 +15,10 @@ from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bmnas_dsl.codegen import TORCH_ATTRIBUTES, Source, render_module
-from bmnas_dsl.describe import describe
-from bmnas_dsl.frontend import analyse_file, analyse_text
-from bmnas_dsl.loader import import_generated
+from bmnas_dsl.backend.codegen import TORCH_ATTRIBUTES, Source, render_module
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.passes.describe import describe
+from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
 
 RUFF = [sys.executable, "-m", "ruff"]
 
@@ -136,7 +136,7 @@ def test_header_names_source_sha256_and_version():
     text = (REPO / "examples" / "mha.bmg").read_text()
     import hashlib
 
-    from bmnas_dsl import __version__
+    from bmnas_dsl.version import __version__
 
     head = compile_text(text, "mha.bmg").splitlines()[:3]
     assert (

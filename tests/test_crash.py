@@ -16,8 +16,8 @@ import pytest
 import torch
 from conftest import REPO
 
-from bmnas_dsl.bank import save_bank
-from bmnas_dsl.datasets.planted import make_planted
+from bmnas_dsl.data.bank import save_bank
+from bmnas_dsl.data.planted import make_planted
 
 BMNAS = [sys.executable, "-m", "bmnas_dsl"]
 # Each entry: wait until the run's log holds this many epochs, then this much longer.

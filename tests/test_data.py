@@ -12,16 +12,16 @@ import torch
 from conftest import PickleExploit, run_bmnas
 from torch import nn
 
-from bmnas_dsl.bank import (
+from bmnas_dsl.data import mfeat as mfeat_module
+from bmnas_dsl.data.bank import (
     BankError,
     FeatureBank,
     genotype_problems,
     load_bank,
     save_bank,
 )
-from bmnas_dsl.datasets import mfeat as mfeat_module
-from bmnas_dsl.datasets import resolve_data
-from bmnas_dsl.datasets.planted import make_planted
+from bmnas_dsl.data.planted import make_planted
+from bmnas_dsl.data.resolve import resolve_data
 
 
 def small_bank(n: int = 12) -> FeatureBank:

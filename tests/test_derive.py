@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bmnas_dsl.formatter import format_file
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang.formatter import format_file
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.passes.pipeline import analyse_text
 from bmnas_dsl.search.derive import (
     CellChoice,
     CellProbs,

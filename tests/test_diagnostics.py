@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import MINIMAL, run_bmnas
 
-from bmnas_dsl.frontend import analyse_text
+from bmnas_dsl.passes.pipeline import analyse_text
 
 
 def variant(old: str, new: str, base: str = MINIMAL) -> str:

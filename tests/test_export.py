@@ -13,11 +13,12 @@ from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 from safetensors.torch import save_file
 
-from bmnas_dsl import layers, runtime
-from bmnas_dsl.codegen import Source, render_module
-from bmnas_dsl.export import export_model
-from bmnas_dsl.frontend import analyse_file, analyse_text
-from bmnas_dsl.loader import import_generated
+from bmnas_dsl.backend import runtime
+from bmnas_dsl.backend.codegen import Source, render_module
+from bmnas_dsl.backend.export import export_model
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.nn import layers
+from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
 
 
 def compile_module(text: str):

@@ -6,8 +6,8 @@ import os
 
 from conftest import MINIMAL, run_bmnas
 
-from bmnas_dsl.formatter import format_file
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang.formatter import format_file
+from bmnas_dsl.lang.parser import parse
 
 MESSY = """# file comment
 bmg   1

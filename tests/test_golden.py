@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REPO, run_bmnas
 
-from bmnas_dsl.describe import describe
-from bmnas_dsl.frontend import analyse_file
-from bmnas_dsl.ir import dumps_json
+from bmnas_dsl.ir.graph import dumps_json
+from bmnas_dsl.passes.describe import describe
+from bmnas_dsl.passes.pipeline import analyse_file
 
 GOLDEN = REPO / "tests" / "golden"
 REGENERATE = os.environ.get("BMNAS_REGEN_GOLDEN") == "1"

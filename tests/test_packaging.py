@@ -14,7 +14,7 @@ from conftest import MINIMAL, REPO
 PROBE = (
     "import bmnas_dsl, importlib.resources as r\n"
     "from bmnas_dsl.resources import grammar_text, templates_dir\n"
-    "from bmnas_dsl.frontend import analyse_text\n"
+    "from bmnas_dsl.passes.pipeline import analyse_text\n"
     "assert 'start:' in grammar_text()\n"
     "assert templates_dir().is_dir()\n"
     "print(bmnas_dsl.__file__)\n"
@@ -71,8 +71,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_grammar_and_templates(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "bmnas_dsl/grammar/bmg.lark" in names
-    assert "bmnas_dsl/datasets/mfeat.tar.xz" in names
-    assert "bmnas_dsl/datasets/MFEAT-ATTRIBUTION.md" in names
+    assert "bmnas_dsl/data/mfeat.tar.xz" in names
+    assert "bmnas_dsl/data/MFEAT-ATTRIBUTION.md" in names
     assert "bmnas_dsl/templates/module.py.j2" in names
     assert "bmnas_dsl/templates/__init__.py" in names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "grammar/"))]

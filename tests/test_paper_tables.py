@@ -1,4 +1,4 @@
-"""The ablation transformations (bmnas_dsl/ablation.py) and the paper-tables driver
+"""The ablation transformations (bmnas_dsl/experiments/ablation.py) and the paper-tables driver
 (benchmarks/paper_tables.py) end to end on a tiny budget, cache reuse included."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bmnas_dsl import ablation
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.parser import parse
+from bmnas_dsl.experiments import ablation
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.passes.pipeline import analyse_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -283,7 +283,7 @@ def test_driver_end_to_end_and_resumes(tmp_path, capsys, monkeypatch):
 
 
 def test_search_units_are_checked_against_the_current_settings(monkeypatch):
-    from bmnas_dsl.datasets.planted import make_planted
+    from bmnas_dsl.data.planted import make_planted
 
     driver = load_driver(monkeypatch)
     config, _, _ = driver.parse_config(["--quick", "--data", "planted"])

@@ -9,9 +9,9 @@ import stat
 import pytest
 from conftest import MINIMAL, PickleExploit, run_bmnas
 
-from bmnas_dsl import ast
-from bmnas_dsl.diagnostics import BmgError
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang import ast
+from bmnas_dsl.lang.diagnostics import BmgError
+from bmnas_dsl.lang.parser import parse
 
 
 def test_ast_of_the_minimal_genotype():

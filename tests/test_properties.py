@@ -10,9 +10,9 @@ from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bmnas_dsl.formatter import format_file
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.parser import parse
+from bmnas_dsl.lang.formatter import format_file
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.passes.pipeline import analyse_text
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from conftest import MINIMAL, REPO
 
-from bmnas_dsl.describe import describe
-from bmnas_dsl.frontend import analyse_file, analyse_text
-from bmnas_dsl.params import cell_params, reshape_params
-from bmnas_dsl.prune import ZERO
+from bmnas_dsl.passes.describe import describe
+from bmnas_dsl.passes.params import cell_params, reshape_params
+from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
+from bmnas_dsl.passes.prune import ZERO
 
 
 def info_of(text: str) -> dict:

@@ -31,17 +31,17 @@ from conftest import MINIMAL, REPO, PickleExploit, run_bmnas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bmnas_dsl.codegen import Source, render_module
-from bmnas_dsl.describe import describe
-from bmnas_dsl.diagnostics import BmgError
-from bmnas_dsl.frontend import (
+from bmnas_dsl.backend.codegen import Source, render_module
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.lang.diagnostics import BmgError
+from bmnas_dsl.lang.names import identifier_problem
+from bmnas_dsl.passes.describe import describe
+from bmnas_dsl.passes.pipeline import (
     MAX_SOURCE_BYTES,
     analyse_bytes,
     analyse_text,
     read_source,
 )
-from bmnas_dsl.loader import import_generated
-from bmnas_dsl.names import identifier_problem
 
 
 def _load_benchmark(name: str) -> ModuleType:
@@ -58,11 +58,11 @@ def _load_benchmark(name: str) -> ModuleType:
 
 fuzz = _load_benchmark("fuzz")
 
-# One fresh interpreter runs many commands through `bmnas_dsl.cli.main`, each with its
+# One fresh interpreter runs many commands through `bmnas_dsl.cli.main.main`, each with its
 # own captured streams: the CLI's code paths and exit codes at the cost of one start.
 CLI_MANY = r"""
 import contextlib, io, json, sys, traceback
-from bmnas_dsl.cli import main
+from bmnas_dsl.cli.main import main
 results = []
 for argv in json.load(sys.stdin):
     out, err = io.StringIO(), io.StringIO()
@@ -692,8 +692,8 @@ def test_malicious_pickles_are_never_executed(tmp_path):
     create `marker` if unpickled; each is refused."""
     import torch
 
-    from bmnas_dsl.infer import InferError, read_inputs
-    from bmnas_dsl.weights import WeightsError, read_state_dict
+    from bmnas_dsl.backend.infer import InferError, read_inputs
+    from bmnas_dsl.backend.weights import WeightsError, read_state_dict
 
     marker = tmp_path / "pwned"
     torch.save({"head.classifier.bias": PickleExploit(str(marker))}, tmp_path / "z.pt")
@@ -866,7 +866,7 @@ def test_export_weights_errors_are_one_line_and_write_nothing(tmp_path):
 def test_data_errors_are_one_line(tmp_path):
     """Unknown names (the message lists the valid ones), paths that are no bank, banks
     with malformed metadata, and a genotype whose shapes the data set does not have."""
-    from bmnas_dsl.bank import FeatureBank, save_bank
+    from bmnas_dsl.data.bank import FeatureBank, save_bank
 
     rng = np.random.default_rng(0)
     bank = FeatureBank(
@@ -984,7 +984,7 @@ def test_reliability_doc_names_every_test_here():
 def test_did_you_mean_is_capped_per_file_so_checking_stays_linear():
     """Each suggestion costs a fuzzy search over up to 2,000 names; a file of thousands
     of misspelt references gets the first SUGGESTIONS_PER_FILE of them only."""
-    from bmnas_dsl.names import SUGGESTIONS_PER_FILE
+    from bmnas_dsl.lang.names import SUGGESTIONS_PER_FILE
 
     cells = "\n".join(
         f"    cell c{i} (x = a.f, y = cx{i}) {{\n        s1 = Sum(x, y)\n"

@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import run_bmnas
 
-from bmnas_dsl import ablation
-from bmnas_dsl.bank import save_bank
-from bmnas_dsl.datasets.planted import make_planted
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.report import ReportError, search_summary
+from bmnas_dsl.data.bank import save_bank
+from bmnas_dsl.data.planted import make_planted
+from bmnas_dsl.experiments import ablation
+from bmnas_dsl.passes.pipeline import analyse_text
+from bmnas_dsl.report.summary import ReportError, search_summary
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from conftest import run_bmnas
 
-from bmnas_dsl.bank import FeatureBank, save_bank
-from bmnas_dsl.datasets.planted import make_planted
-from bmnas_dsl.frontend import analyse_text
-from bmnas_dsl.parser import parse
+from bmnas_dsl.data.bank import FeatureBank, save_bank
+from bmnas_dsl.data.planted import make_planted
+from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.passes.pipeline import analyse_text
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.runner import (
     CHECKPOINT,
@@ -247,7 +247,7 @@ def test_planted_structure_is_recovered(tmp_path, seed):
 
 @pytest.mark.parametrize("op", ["LinearGLU", "ConcatFC"])
 def test_same_input_fold_equals_the_layer(op):
-    from bmnas_dsl.layers import OP_LAYERS
+    from bmnas_dsl.nn.layers import OP_LAYERS
     from bmnas_dsl.search.hypernet import same_input
 
     torch.manual_seed(0)

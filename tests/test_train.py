@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import run_bmnas
 
-from bmnas_dsl import metrics
-from bmnas_dsl.bank import FeatureBank, save_bank
-from bmnas_dsl.datasets import resolve_data
-from bmnas_dsl.loader import import_generated
-from bmnas_dsl.numeric import NumericError, check_gradients, check_tensors
+from bmnas_dsl.backend.loader import import_generated
+from bmnas_dsl.data.bank import FeatureBank, save_bank
+from bmnas_dsl.data.resolve import resolve_data
+from bmnas_dsl.nn import metrics
+from bmnas_dsl.nn.numeric import NumericError, check_gradients, check_tensors
 from bmnas_dsl.search import runner
-from bmnas_dsl.train import (
+from bmnas_dsl.train.runner import (
     CHECKPOINT,
     LOG,
     METRICS,
@@ -27,7 +27,7 @@ from bmnas_dsl.train import (
     TrainError,
     train_genotype,
 )
-from bmnas_dsl.train_settings import TrainSettings
+from bmnas_dsl.train.settings import TrainSettings
 
 MFEAT_GENOTYPE = """\
 bmg 1
@@ -208,7 +208,7 @@ def test_weights_export_to_onnx_with_the_same_predictions(
 ):
     from safetensors.torch import load_file
 
-    from bmnas_dsl.runtime import create_session
+    from bmnas_dsl.backend.runtime import create_session
 
     run_dir, result = mfeat_run
     onnx_path = tmp_path / "concat.onnx"
@@ -377,7 +377,7 @@ def test_a_nan_gradient_is_named():
 
 
 def test_a_nan_architecture_gradient_stops_the_search(tmp_path, monkeypatch):
-    from bmnas_dsl.datasets.planted import make_planted
+    from bmnas_dsl.data.planted import make_planted
 
     bank = make_planted(size=200)
     space = runner.space_for(bank, C=8, L=2, cells=1, steps=1)

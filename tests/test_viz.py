@@ -18,8 +18,8 @@ from conftest import EXAMPLES, MINIMAL, run_bmnas
 from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 
-from bmnas_dsl.cli import main
-from bmnas_dsl.frontend import analyse_file, analyse_text
+from bmnas_dsl.cli.main import main
+from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
 from bmnas_dsl.viz import command
 from bmnas_dsl.viz.diagram import diagram_of
 from bmnas_dsl.viz.dot import render_dot
@@ -366,7 +366,7 @@ def test_dot_output_needs_neither_matplotlib_nor_numpy(tmp_path):
     target = tmp_path / "a.dot"
     code = (
         "import sys\n"
-        "from bmnas_dsl.cli import main\n"
+        "from bmnas_dsl.cli.main import main\n"
         f"status = main(['viz', {str(EXAMPLES[0])!r}, '-o', {str(target)!r}])\n"
         "heavy = sorted(m for m in sys.modules\n"
         "               if m.split('.')[0] in ('torch', 'numpy', 'matplotlib'))\n"
@@ -401,7 +401,7 @@ def run_dir(tmp_path_factory) -> Path:
     """A real (tiny) search run: 2 epochs on a 200-sample planted bank."""
     import torch
 
-    from bmnas_dsl.datasets.planted import make_planted
+    from bmnas_dsl.data.planted import make_planted
     from bmnas_dsl.search.runner import Training, run_search, space_for
 
     torch.set_num_threads(1)

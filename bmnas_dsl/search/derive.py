@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bmnas_dsl import ast
-from bmnas_dsl.formatter import format_file
-from bmnas_dsl.names import MAX_IDENTIFIER_LENGTH, identifier_problem
+from bmnas_dsl.lang import ast
+from bmnas_dsl.lang.formatter import format_file
+from bmnas_dsl.lang.names import MAX_IDENTIFIER_LENGTH, identifier_problem
 
 # A probability vector: a 1-D torch tensor, a NumPy array or a sequence of floats.
 Probs = Any

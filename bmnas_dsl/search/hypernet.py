@@ -4,7 +4,7 @@ Upper level: each cell's input is a mixture of all its allowed predecessors in
 S = [features, cells], weighted by alpha over {Identity, Zero}. Lower level: inside a
 cell, each step's operands are mixtures of the earlier inner nodes [x, y, steps], weighted
 by beta, and its output is the gamma-weighted sum of the candidate ops. Every layer is
-the one definition in bmnas_dsl.layers, so derived networks compute what was searched.
+the one definition in bmnas_dsl.nn.layers, so derived networks compute what was searched.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bmnas_dsl.layers import OP_LAYERS, ConcatFC, ConvBNReLU, Head, LinearGLU
+from bmnas_dsl.nn.layers import OP_LAYERS, ConcatFC, ConvBNReLU, Head, LinearGLU
 from bmnas_dsl.search.space import SearchSpace
 
 

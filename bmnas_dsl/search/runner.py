@@ -13,30 +13,30 @@ from typing import Any
 
 import torch
 
-from bmnas_dsl.bank import FeatureBank
+from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.layers import PositionPool
-from bmnas_dsl.losses import loss_function
-from bmnas_dsl.metrics import primary_name, scores
-from bmnas_dsl.numeric import (
+from bmnas_dsl.nn.layers import PositionPool
+from bmnas_dsl.nn.losses import loss_function
+from bmnas_dsl.nn.metrics import primary_name, scores
+from bmnas_dsl.nn.numeric import (
     NumericError,
     check_gradients,
     check_loss,
     check_tensors,
     stopped,
 )
-from bmnas_dsl.progress import report_epoch
-from bmnas_dsl.rundir import (
+from bmnas_dsl.nn.threads import torch_threads
+from bmnas_dsl.runs.files import (
     append_log,
     remove_temporaries,
     restore,
     save_checkpoint,
     truncate_log,
 )
+from bmnas_dsl.runs.progress import report_epoch
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
-from bmnas_dsl.threads import torch_threads
 
 SETTINGS = "settings.json"
 LOG = "log.jsonl"

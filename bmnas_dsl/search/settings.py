@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bmnas_dsl import checks
+from bmnas_dsl.runs import checks
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from bmnas_dsl import checks
+from bmnas_dsl.runs import checks
 
 PAPER_OPS = ("Zero", "Sum", "Attention", "LinearGLU", "ConcatFC")
 RELEASED_OPS = (

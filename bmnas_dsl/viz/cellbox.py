@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bmnas_dsl.prune import ZERO
+from bmnas_dsl.passes.prune import ZERO
 from bmnas_dsl.viz.diagram import Cell, Diagram
 from bmnas_dsl.viz.shapes import (
     ARC_GAP,

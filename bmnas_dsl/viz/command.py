@@ -1,5 +1,5 @@
 """`bmnas viz`: the argparse wiring. Imports nothing heavy at module level, because
-`bmnas_dsl.cli` builds every subparser on each call (front-end commands never import
+`bmnas_dsl.cli.main` builds every subparser on each call (front-end commands never import
 numpy or torch, and matplotlib imports numpy)."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 def _genotype_picture(path: Path, fmt: str, dpi: int) -> bytes | None:
     """The picture's bytes, or None after printing the file's errors."""
-    from bmnas_dsl.cli import _load_valid
+    from bmnas_dsl.cli.main import _load_valid
     from bmnas_dsl.viz.diagram import diagram_of
 
     result = _load_valid(str(path))

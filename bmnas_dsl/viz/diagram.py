@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from bmnas_dsl.ir import OUTPUT, input_id, nodes_of_kind
+from bmnas_dsl.ir.graph import OUTPUT, input_id, nodes_of_kind
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ solid; inner edges thin, blue and dashed, so they differ in colour and in grey s
 
 from __future__ import annotations
 
-from bmnas_dsl.prune import ZERO
+from bmnas_dsl.passes.prune import ZERO
 from bmnas_dsl.viz.diagram import Cell, Diagram, head_lines, shape_text
 
 UPPER = 'color="#243b53", penwidth=2.2, style=solid'

@@ -1,0 +1,1 @@
+"""Feature banks and the data sets bmnas knows by name (mfeat, planted)."""

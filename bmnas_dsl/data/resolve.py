@@ -1,0 +1,57 @@
+"""Data sets bmnas knows by name, and `--data` resolution (a name or a bank path)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bmnas_dsl.data.bank import BankError, FeatureBank, load_bank
+
+NAMES = ("mfeat", "planted")
+
+
+def cache_root() -> Path:
+    """Where prepared data sets are kept: $BMNAS_DATA_DIR, else ~/.cache/bmnas/data."""
+    if os.environ.get("BMNAS_DATA_DIR"):
+        return Path(os.environ["BMNAS_DATA_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bmnas" / "data"
+
+
+def resolve_data(spec: str) -> FeatureBank:
+    """`mfeat`, `mfeat:fou,kar` (views), `planted`, or the path of a feature bank."""
+    name, _, options = spec.partition(":")
+    if name == "mfeat":
+        from bmnas_dsl.data.mfeat import DEFAULT_VIEWS, load_mfeat
+
+        views = tuple(v for v in options.split(",") if v) or DEFAULT_VIEWS
+        return load_mfeat(views)
+    if name == "planted" and not options:
+        from bmnas_dsl.data.planted import make_planted
+
+        return make_planted()
+    path = Path(spec)
+    if spec and path.is_dir():
+        raise BankError(f"{spec}: is a directory, not a feature bank (.npz)")
+    if spec and path.exists():
+        return _load_untrusted(path)
+    raise BankError(
+        f"unknown data '{spec}': give a registered name ({', '.join(NAMES)}; "
+        "mfeat:VIEW,VIEW selects views) or the path of a feature bank (.npz)"
+    )
+
+
+def _load_untrusted(path: Path) -> FeatureBank:
+    """load_bank for a file from anyone: a `meta` entry of the wrong JSON shape (a list,
+    a modality without features, classes as a string) fails inside load_bank with a
+    KeyError, TypeError or AttributeError; it is a bad file, not a bug of bmnas."""
+    try:
+        bank = load_bank(path)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise BankError(
+            f"{path}: not a valid feature bank: malformed 'meta' "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(bank.info, dict):
+        raise BankError(f"{path}: not a valid feature bank: 'meta' info is not a map")
+    return bank

@@ -1,0 +1,1 @@
+"""Experiments, not compiler stages: the genotype transformations of the paper's ablations."""

@@ -1,0 +1,1 @@
+"""The language: .bmg text -> AST (source reading, parser, AST, names, diagnostics, formatter, printer)."""

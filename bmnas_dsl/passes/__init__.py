@@ -1,0 +1,1 @@
+"""Passes over the IR: validation, pruning, parameter counts, description, and the analyse pipeline."""

@@ -1,0 +1,1 @@
+"""`bmnas report`: the summary of a search -> train -> export pipeline."""

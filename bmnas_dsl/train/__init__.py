@@ -1,0 +1,1 @@
+"""The evaluation stage: train the network a genotype describes (`bmnas train`)."""

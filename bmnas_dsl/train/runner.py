@@ -1,0 +1,346 @@
+"""The evaluation stage (semantics.md): train the network a genotype describes from
+scratch and report the metric on test once, at the end.
+
+The network is the module `bmnas compile` generates (the same code path, not a second
+implementation). A run directory holds everything, written atomically:
+- settings.json: data, settings and the genotype's hash; genotype.bmg and model.py: the
+  genotype trained and its generated module (the weights load into it);
+- log.jsonl: one line per epoch; checkpoint.pt: the state after the last finished epoch
+  (resuming from it gives the same result as an uninterrupted run);
+- weights.safetensors and metrics.json once training has finished.
+
+`holdout="val"` is for choosing settings: it fits on train only, scores validation after
+every epoch and never touches test. `holdout="test"` (the default) is the evaluation
+proper: it fits on train + val and scores test once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bmnas_dsl.data.bank import FeatureBank, genotype_problems
+from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.nn.losses import loss_function
+from bmnas_dsl.nn.metrics import primary_name, scores
+from bmnas_dsl.nn.numeric import (
+    NumericError,
+    check_gradients,
+    check_loss,
+    check_tensors,
+    stopped,
+)
+from bmnas_dsl.nn.threads import torch_threads
+from bmnas_dsl.runs.files import (
+    append_log,
+    remove_temporaries,
+    restore,
+    save_checkpoint,
+    truncate_log,
+)
+from bmnas_dsl.runs.progress import report_epoch
+from bmnas_dsl.train.settings import TrainSettings
+
+SETTINGS = "settings.json"
+GENOTYPE = "genotype.bmg"
+MODULE = "model.py"
+LOG = "log.jsonl"
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.safetensors"
+METRICS = "metrics.json"
+
+
+class TrainError(Exception):
+    """A training run that cannot start, go on or resume; the message says why."""
+
+
+def compile_genotype(text: str, name: str) -> tuple[str, ModuleType]:
+    """The generated module's source and the imported module (what `bmnas compile`
+    writes); TrainError with the diagnostics for an invalid genotype."""
+    from bmnas_dsl.backend.codegen import Source, render_module
+    from bmnas_dsl.backend.loader import import_generated
+    from bmnas_dsl.passes.pipeline import analyse_text
+
+    result = analyse_text(text, name)
+    if not result.ok:
+        errors = [d for d in result.diagnostics if d.is_error]
+        raise TrainError(f"{name} is not a valid genotype:\n" + _render(result, errors))
+    source = render_module(result.pruned, Source(Path(name).name, text))
+    return source, import_generated(source)
+
+
+def read_genotype(path: Path) -> str:
+    """A run directory's genotype, read like any .bmg file (size limit, UTF-8): the
+    directory may come from someone else. FileNotFoundError passes through."""
+    from bmnas_dsl.lang.diagnostics import BmgError
+    from bmnas_dsl.passes.pipeline import Frontend, read_source
+
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        return read_source(path)
+    except BmgError as exc:
+        raise TrainError(
+            Frontend(str(path), "", exc.diagnostics).render_diagnostics()
+        ) from None
+
+
+def _render(result: Any, errors: list[Any]) -> str:
+    from bmnas_dsl.passes.pipeline import Frontend
+
+    return Frontend(result.path, result.text, errors).render_diagnostics()
+
+
+def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]:
+    """The bank's features in the module's input order, checked against its shapes."""
+    found = genotype_problems(bank, [(n, list(s)) for n, s in module.INPUTS])
+    if found:
+        raise TrainError("the genotype does not fit the data: " + "; ".join(found))
+    if (bank.task, bank.classes) != (module.TASK, module.CLASSES):
+        raise TrainError(
+            f"the genotype is {module.TASK} with {module.CLASSES} classes, the data "
+            f"{bank.task} with {bank.classes}"
+        )
+    return [torch.from_numpy(bank.features[name]).float() for name, _ in module.INPUTS]
+
+
+class Trainer:
+    """One training run; its state lives in memory and, each epoch, in the run dir."""
+
+    def __init__(
+        self, module: ModuleType, bank: FeatureBank, settings: TrainSettings
+    ) -> None:
+        self.settings, self.task = settings, bank.task
+        self.inputs = feature_tensors(module, bank)
+        labels = torch.from_numpy(bank.labels)
+        self.labels = labels.float() if bank.task == "multilabel" else labels.long()
+        if settings.holdout == "test":
+            fit = np.concatenate([bank.indices("train"), bank.indices("val")])
+            self.fit_index = torch.from_numpy(np.sort(fit))
+            self.score_index = torch.from_numpy(bank.indices("test"))
+        else:
+            self.fit_index = torch.from_numpy(bank.indices("train"))
+            self.score_index = torch.from_numpy(bank.indices("val"))
+        torch.manual_seed(settings.seed)
+        self.model: nn.Module = module.Model()
+        self.named = [(n, p) for n, p in self.model.named_parameters()]
+        self.optimiser = torch.optim.Adam(
+            self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimiser, T_max=settings.epochs, eta_min=settings.lr_min
+        )
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.loss = loss_function(bank.task)
+        self.epoch = 0
+        self.seconds = 0.0
+
+    def batch(self, index: torch.Tensor) -> list[torch.Tensor]:
+        return [x.index_select(0, index) for x in self.inputs]
+
+    def run_epoch(self) -> dict[str, float]:
+        self.model.train()
+        order = self.fit_index[
+            torch.randperm(len(self.fit_index), generator=self.generator)
+        ]
+        losses = []
+        for number, index in enumerate(order.split(self.settings.batch_size), 1):
+            where = f"epoch {self.epoch + 1}, batch {number}"
+            self.optimiser.zero_grad(set_to_none=True)
+            loss = self.loss(self.model(*self.batch(index)), self.labels[index])
+            value = float(loss.detach())
+            check_loss(value, where)
+            loss.backward()
+            check_gradients(self.named, where)
+            self.optimiser.step()
+            losses.append(value)
+        self.scheduler.step()
+        # A step can overflow a weight without a NaN loss yet: never checkpoint that.
+        check_tensors(self.named, f"epoch {self.epoch + 1}", "the weight")
+        return {"train_loss": sum(losses) / len(losses)}
+
+    def predict(self, index: torch.Tensor) -> np.ndarray:
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(*self.batch(index)).numpy()
+
+    def score(self) -> dict[str, float]:
+        """The metrics on the held-out split (test or val, by `holdout`)."""
+        logits = self.predict(self.score_index)
+        return scores(self.task, logits, self.labels[self.score_index].numpy())
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "seconds": self.seconds,
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.epoch, self.seconds = state["epoch"], state["seconds"]
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def weights_bytes(model: nn.Module) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
+
+
+def train_genotype(
+    text: str,
+    bank: FeatureBank,
+    settings: TrainSettings,
+    run_dir: str | Path,
+    *,
+    name: str = GENOTYPE,
+    data: str = "",
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train the genotype `text` on `bank`; return (and write) metrics.json's content.
+
+    With `resume`, continue the run in `run_dir` from its last checkpoint; the genotype
+    and settings must be those the run started with.
+    """
+    found = settings.problems()
+    if found:
+        raise TrainError("; ".join(found))
+    run_dir = Path(run_dir)
+    source, module = compile_genotype(text, name)
+    record = _settings_record(text, name, data, settings)
+    with torch_threads(settings.threads):
+        trainer = Trainer(module, bank, settings)
+        if resume:
+            _check_resumable(run_dir, record)
+            remove_temporaries(run_dir)
+            # No checkpoint: killed before the first epoch ended; start from epoch 0.
+            if (run_dir / CHECKPOINT).exists():
+                restore(trainer.load_state, run_dir / CHECKPOINT, TrainError)
+            truncate_log(run_dir / LOG, trainer.epoch)
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            remove_temporaries(run_dir)
+            for stale in (SETTINGS, METRICS, WEIGHTS, CHECKPOINT):
+                (run_dir / stale).unlink(missing_ok=True)
+            write_atomic(run_dir / GENOTYPE, text)
+            write_atomic(run_dir / MODULE, source)
+            write_atomic(run_dir / LOG, "")
+            write_atomic(run_dir / SETTINGS, json.dumps(record, indent=2) + "\n")
+        while trainer.epoch < settings.epochs:
+            start = time.perf_counter()
+            try:
+                entry = trainer.run_epoch()
+            except NumericError as exc:
+                checkpoint = run_dir / CHECKPOINT
+                raise stopped(exc, "training", trainer.epoch, checkpoint) from None
+            if settings.holdout == "val":
+                entry.update({f"val_{k}": v for k, v in trainer.score().items()})
+            trainer.epoch += 1
+            trainer.seconds += time.perf_counter() - start
+            entry = {"epoch": trainer.epoch, **entry, "seconds": trainer.seconds}
+            append_log(run_dir / LOG, _rounded(entry))
+            save_checkpoint(trainer.state(), run_dir / CHECKPOINT)
+            if show_progress:
+                report_epoch(trainer.epoch, settings.epochs, _progress_line(entry))
+        metrics = _final_metrics(trainer, module, record)
+        write_atomic(run_dir / WEIGHTS, weights_bytes(trainer.model))
+        write_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
+        return metrics
+
+
+def _settings_record(
+    text: str, name: str, data: str, settings: TrainSettings
+) -> dict[str, Any]:
+    return {
+        "genotype": Path(name).name,
+        "genotype_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "data": data,
+        "settings": asdict(settings),
+    }
+
+
+def read_settings(run_dir: str | Path) -> tuple[str, str, str, TrainSettings]:
+    """The genotype text and file name, data and settings a run was started with."""
+    run_dir = Path(run_dir)
+    try:
+        record = json.loads((run_dir / SETTINGS).read_text())
+        text = read_genotype(run_dir / GENOTYPE)
+        return (
+            text,
+            record["genotype"],
+            record["data"],
+            TrainSettings(**record["settings"]),
+        )
+    except FileNotFoundError as exc:
+        raise TrainError(
+            f"{run_dir}: no {Path(exc.filename).name}; not a training run directory"
+        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainError(f"{run_dir / SETTINGS}: unreadable settings ({exc})") from None
+
+
+def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
+    try:
+        started = json.loads((run_dir / SETTINGS).read_text())
+    except (OSError, ValueError):
+        raise TrainError(
+            f"{run_dir}: no readable {SETTINGS}; nothing to resume"
+        ) from None
+    for key in ("genotype_sha256", "settings"):
+        if started.get(key) != record[key]:
+            what = "genotype" if key == "genotype_sha256" else "settings"
+            raise TrainError(
+                f"{run_dir}: the run was started with other {what}; resume it with "
+                "the same ones (or start a new run directory)"
+            )
+
+
+def _rounded(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
+
+
+def _progress_line(entry: dict[str, Any]) -> str:
+    parts = [f"train loss {entry['train_loss']:.4f}"]
+    parts += [f"{k} {v:.4f}" for k, v in entry.items() if k.startswith("val_")]
+    return "  ".join(parts)
+
+
+def _final_metrics(
+    trainer: Trainer, module: ModuleType, record: dict[str, Any]
+) -> dict[str, Any]:
+    split = trainer.settings.holdout
+    return {
+        "task": trainer.task,
+        "metric": primary_name(trainer.task),
+        split: trainer.score(),
+        "fit_on": "train+val" if split == "test" else "train",
+        "samples": {"fit": len(trainer.fit_index), split: len(trainer.score_index)},
+        "epochs": trainer.epoch,
+        "train_seconds": round(trainer.seconds, 3),
+        "parameters": parameter_count(trainer.model),
+        "model": module.__doc__.splitlines()[0] if module.__doc__ else "",
+        **{k: record[k] for k in ("genotype", "genotype_sha256", "data")},
+        "settings": record["settings"],
+    }
