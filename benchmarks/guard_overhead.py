@@ -21,10 +21,11 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bmnas_dsl import train as train_module  # noqa: E402
+from bmnas_dsl.backend.compile import compile_genotype  # noqa: E402
 from bmnas_dsl.data.resolve import resolve_data  # noqa: E402
 from bmnas_dsl.fileio import write_atomic  # noqa: E402
 from bmnas_dsl.search import runner  # noqa: E402
+from bmnas_dsl.train import runner as train_module  # noqa: E402
 from bmnas_dsl.train.settings import TrainSettings  # noqa: E402
 
 GUARDS = ("check_loss", "check_gradients", "check_tensors")
@@ -110,7 +111,7 @@ def main() -> None:
         search._step(val_index, True)
         search._step(train_index, False)
 
-    _, module = train_module.compile_genotype(GENOTYPE, "concat.bmg")
+    _, module = compile_genotype(GENOTYPE, "concat.bmg")
     trainer = train_module.Trainer(module, bank, TrainSettings(epochs=1000))
     rows = [
         compare("search update (arch + weights)", search_update, args.rounds, 20),

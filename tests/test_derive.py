@@ -7,12 +7,10 @@ import torch
 
 from bmnas_dsl.lang.formatter import format_file
 from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.lang.printer import CellChoice, Genotype, StepChoice, genotype_to_bmg
 from bmnas_dsl.passes.pipeline import analyse_text
 from bmnas_dsl.search.derive import (
-    CellChoice,
     CellProbs,
-    Genotype,
-    StepChoice,
     derive_cell_pair,
     derive_cell_pair_features_rule,
     derive_cell_pair_separate,
@@ -22,7 +20,6 @@ from bmnas_dsl.search.derive import (
     derive_step_operands_separate,
     features_rule_filter,
     features_rule_max_cells,
-    genotype_to_bmg,
 )
 
 PAPER_OPS = ["Zero", "Sum", "Attention", "LinearGLU", "ConcatFC"]

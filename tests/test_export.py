@@ -19,6 +19,7 @@ from bmnas_dsl.backend.export import export_model
 from bmnas_dsl.backend.loader import import_generated
 from bmnas_dsl.nn import layers
 from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
+from bmnas_dsl.search.hypernet import make_op
 
 
 def compile_module(text: str):
@@ -103,7 +104,7 @@ OPS = {
 def test_generated_op_equals_runtime_layer(op, training):
     module = compile_module(MINIMAL.replace("Attention(s1, y)", OPS[op]))
     C, L = module.C, module.L
-    runtime_layer = layers.OP_LAYERS[op](*((C, L) if op == "Attention" else (C, 0.3)))
+    runtime_layer = make_op(op, C, L, 0.3)
     generated_layer = getattr(module, op)(*((C, L) if op == "Attention" else (C, 0.3)))
     randomize(runtime_layer, seed=1)
     generated_layer.load_state_dict(runtime_layer.state_dict())

@@ -110,7 +110,7 @@ def test_report_summarises_the_pipeline(pipeline):
         "epochs": len(log),
         "search_seconds": log[-1]["seconds"],  # the run's own record, not a timing
         "best_epoch": best["epoch"],
-        "val_metric": round(best["val_metric"], 6),  # the log's rounding
+        "val_metric": best["val_metric"],  # best.json: unrounded, as the search kept it
     }
     assert summary["search"]["val_metric"] == pytest.approx(meta["val_metric"])
     assert summary["onnx"]["test_accuracy"] == metrics["test"]["accuracy"]
@@ -144,7 +144,7 @@ def test_search_summary_ties_go_to_the_later_epoch(tmp_path):
 @pytest.mark.parametrize(
     ("line", "words"),
     [
-        ('{"epoch": 1, "val_metric": 0.5}', ["line 2", "no 'seconds'"]),
+        ('{"epoch": 1, "val_metric": 0.5}', ["log.jsonl:2:", "no 'seconds'"]),
         ('{"epoch": 1, "val_metric": "0.5", "seconds": 1}', ["'val_metric' is '0.5'"]),
         ('{"epoch": "1", "val_metric": 0.5, "seconds": 1}', ["'epoch' is '1'"]),
         ('{"epoch": 1, "val_metric": NaN, "seconds": 1}', ["'val_metric' is nan"]),
@@ -159,7 +159,7 @@ def test_search_summary_refuses_a_malformed_log(tmp_path, line, words):
     with pytest.raises(ReportError) as caught:
         search_summary(tmp_path)
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path / 'log.jsonl'}: ") and "\n" not in message
+    assert message.startswith(f"{tmp_path / 'log.jsonl'}:2: ") and "\n" not in message
     for word in words:
         assert word in message, message
 
@@ -265,4 +265,4 @@ def test_report_of_a_malformed_search_log(pipeline, tmp_path):
     del entry["seconds"]
     (search / "log.jsonl").write_text("\n".join([*lines[:-1], json.dumps(entry)]))
     result = report(pipeline, search=search)
-    assert_one_line_error(result, "log.jsonl: line", "no 'seconds'")
+    assert_one_line_error(result, f"log.jsonl:{len(lines)}:", "no 'seconds'")

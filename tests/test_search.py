@@ -15,10 +15,9 @@ from bmnas_dsl.data.bank import FeatureBank, save_bank
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.lang.parser import parse
 from bmnas_dsl.passes.pipeline import analyse_text
+from bmnas_dsl.runs.layout import CHECKPOINT, LOG
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.runner import (
-    CHECKPOINT,
-    LOG,
     Search,
     SearchError,
     Training,
@@ -247,11 +246,10 @@ def test_planted_structure_is_recovered(tmp_path, seed):
 
 @pytest.mark.parametrize("op", ["LinearGLU", "ConcatFC"])
 def test_same_input_fold_equals_the_layer(op):
-    from bmnas_dsl.nn.layers import OP_LAYERS
-    from bmnas_dsl.search.hypernet import same_input
+    from bmnas_dsl.search.hypernet import make_op, same_input
 
     torch.manual_seed(0)
-    layer = OP_LAYERS[op](6, 0.0).train()
+    layer = make_op(op, 6, 4, 0.0).train()
     a = torch.randn(5, 6, 4, requires_grad=True)
     expected = layer(a, a)
     (grad_expected,) = torch.autograd.grad(expected.sum(), a)

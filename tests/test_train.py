@@ -16,13 +16,9 @@ from bmnas_dsl.data.bank import FeatureBank, save_bank
 from bmnas_dsl.data.resolve import resolve_data
 from bmnas_dsl.nn import metrics
 from bmnas_dsl.nn.numeric import NumericError, check_gradients, check_tensors
+from bmnas_dsl.runs.layout import CHECKPOINT, LOG, METRICS, MODULE, WEIGHTS
 from bmnas_dsl.search import runner
 from bmnas_dsl.train.runner import (
-    CHECKPOINT,
-    LOG,
-    METRICS,
-    MODULE,
-    WEIGHTS,
     Trainer,
     TrainError,
     train_genotype,
@@ -397,7 +393,7 @@ def test_a_nan_architecture_gradient_stops_the_search(tmp_path, monkeypatch):
         "epoch 2, architecture step 1: the gradient of alpha_x.0 contains NaN"
     )
     assert "last good checkpoint (epoch 1)" in message
-    assert torch.load(tmp_path / runner.CHECKPOINT, weights_only=True)["epoch"] == 1
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["epoch"] == 1
 
 
 # -- the command line ------------------------------------------------------------------

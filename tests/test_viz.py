@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bmnas_dsl.cli.main import main
 from bmnas_dsl.passes.pipeline import analyse_file, analyse_text
-from bmnas_dsl.viz import command
+from bmnas_dsl.viz import picture
 from bmnas_dsl.viz.diagram import diagram_of
 from bmnas_dsl.viz.dot import render_dot
 from bmnas_dsl.viz.layout import layout
@@ -467,12 +467,12 @@ def bad_run(tmp_path: Path, log: str | None) -> Path:
         ("no_log", "no log.jsonl; not a search run directory"),
         ("empty_log", "no epoch logged yet"),
         ("not_json", "log.jsonl:2: not JSON"),
-        ("no_metric", "log.jsonl:1: no numeric 'val_metric'"),
-        ("huge_metric", "log.jsonl:2: no numeric 'val_metric'"),
-        ("huge_epoch", "log.jsonl:2: 'epoch' must be an integer from 0"),
-        ("fraction_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
-        ("bool_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
-        ("negative_epoch", "log.jsonl:1: 'epoch' must be an integer from 0"),
+        ("no_metric", "log.jsonl:1: no 'val_metric'"),
+        ("huge_metric", "log.jsonl:2: 'val_metric' is 1e+300; it must be a finite"),
+        ("huge_epoch", "log.jsonl:2: 'epoch' is 1e+300; it must be an integer from 0"),
+        ("fraction_epoch", "log.jsonl:1: 'epoch' is 1.5; it must be an integer from 0"),
+        ("bool_epoch", "log.jsonl:1: 'epoch' is True; it must be an integer from 0"),
+        ("negative_epoch", "log.jsonl:1: 'epoch' is -1; it must be an integer from 0"),
         ("huge_weight", "alpha/beta/gamma are malformed"),
         ("too_many_cells", "too large to draw as PNG: 1,004 cells, steps and features"),
         ("too_many_pixels", "too large for PNG at 150 dpi"),
@@ -509,7 +509,7 @@ def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
             '"beta": [[[0.5, 0.5]]], "gamma": [[[0.5, 0.5]]]}\n',
         ),
         "too_many_cells": lambda: write(chain(501)),  # as .dot it would be drawn
-        "too_many_pixels": lambda: write(chain(command.MAX_PARTS // 4)),  # SVG fits
+        "too_many_pixels": lambda: write(chain(picture.MAX_PARTS // 4)),  # SVG fits
         "bad_weights": lambda: bad_run(
             tmp_path,
             '{"epoch": 1, "val_metric": 0.5, "alpha": [[0.5]], "beta": [], '
@@ -541,7 +541,7 @@ def test_errors_are_one_line_exit_1_and_leave_the_output_alone(
 
 
 def test_a_refused_png_names_a_dpi_that_fits(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(command, "MAX_PIXELS", 200_000)
+    monkeypatch.setattr(picture, "MAX_PIXELS", 200_000)
     target = tmp_path / "out.png"
     status, _, err = viz(str(EXAMPLES[0]), "-o", str(target), capsys=capsys)
     assert status == 1 and not target.exists()

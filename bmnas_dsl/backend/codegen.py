@@ -20,6 +20,7 @@ import networkx as nx
 
 from bmnas_dsl.backend.layer_source import layer_source
 from bmnas_dsl.ir.graph import cell_id, nodes_of_kind
+from bmnas_dsl.ir.ops import OPS, OpSpec
 from bmnas_dsl.passes.prune import ZERO
 from bmnas_dsl.resources import templates_dir
 from bmnas_dsl.version import __version__
@@ -102,7 +103,7 @@ class Source:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-def build_context(pruned: nx.MultiDiGraph, source: Source, ops_module: Any) -> dict:
+def build_context(pruned: nx.MultiDiGraph, source: Source) -> dict:
     """Every name and literal the template needs, with collisions resolved."""
     g = pruned
     module_names = Namer(
@@ -160,9 +161,7 @@ def build_context(pruned: nx.MultiDiGraph, source: Source, ops_module: Any) -> d
 
     used_layers = {"Reshape", "Head"}
     for cell in cells:
-        used_layers |= {
-            s["op"] for s in cell["steps"] if hasattr(ops_module, f"{s['op']}_init")
-        }
+        used_layers |= {OPS[s["op"]].layer for s in cell["steps"] if s["init"]}
         if cell["project"]:
             used_layers.add("ConvBNReLU")
     return {
@@ -216,6 +215,7 @@ def _cell_context(
         steps.append(
             {
                 "op": step_data["op"],
+                "init": module_init(OPS[step_data["op"]]),
                 "attr": attributes(step_data["name"]),
                 "var": var,
                 "args": [
@@ -244,6 +244,19 @@ def _cell_context(
     }
 
 
+# How a layer's constructor arguments (bmnas_dsl.ir.ops.ARGUMENTS) are spelled in the
+# generated module: its constants.
+_ARGUMENT_NAMES = {"C": "C", "L": "L", "dropout": "DROPOUT"}
+
+
+def module_init(spec: OpSpec) -> str | None:
+    """The constructor call of a step's submodule, as the registry entry gives it; None
+    for an op that owns no module (written inline, or removed by pruning)."""
+    if spec.generated != "module":
+        return None
+    return f"{spec.layer}({', '.join(_ARGUMENT_NAMES[a] for a in spec.args)})"
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     """Loaded once per process: compiling the templates costs more than rendering."""
@@ -258,10 +271,7 @@ def _environment() -> jinja2.Environment:
 def render_module(pruned: nx.MultiDiGraph, source: Source) -> str:
     """The generated module's text, formatted by ruff (deterministic for a given input)."""
     env = _environment()
-    ops_module = env.get_template("ops.j2").module
-    text = env.get_template("module.py.j2").render(
-        build_context(pruned, source, ops_module)
-    )
+    text = env.get_template("module.py.j2").render(build_context(pruned, source))
     return format_python(text)
 
 

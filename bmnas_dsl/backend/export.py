@@ -17,14 +17,11 @@ import numpy as np
 import torch
 
 from bmnas_dsl.backend.runtime import Provider, RuntimeSetupError, create_session
+from bmnas_dsl.errors import ExportError
 from bmnas_dsl.fileio import replace_atomic
 
 TOLERANCE = 1e-4
 CHECK_BATCH_SIZES = (1, 3)
-
-
-class ExportError(Exception):
-    """The export failed or does not match PyTorch; no file was written."""
 
 
 @dataclass

@@ -10,11 +10,8 @@ from typing import Any
 import numpy as np
 
 from bmnas_dsl.backend.runtime import Provider, RuntimeSetupError, create_session
+from bmnas_dsl.errors import InferError
 from bmnas_dsl.fileio import write_atomic
-
-
-class InferError(Exception):
-    """Inputs or model that cannot be run; the message says what and where."""
 
 
 def read_inputs(path: str | Path) -> dict[str, np.ndarray]:

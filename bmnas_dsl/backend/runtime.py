@@ -13,14 +13,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
+from bmnas_dsl.errors import RuntimeSetupError
+
 Provider = Literal["auto", "cpu", "cuda"]
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
-
-
-class RuntimeSetupError(Exception):
-    """ONNX Runtime is missing or cannot provide what was asked; the message says why."""
 
 
 def installed_distributions() -> list[str]:

@@ -7,9 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-
-class WeightsError(Exception):
-    """A weights file that cannot be used for a model; the message says why."""
+from bmnas_dsl.errors import WeightsError
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -19,16 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from bmnas_dsl.errors import BankError
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.lang.ast import TASKS
 
 FORMAT = "bmnas-feature-bank"
 VERSION = 1
 SPLITS = ("train", "val", "test")
-TASKS = ("multiclass", "multilabel")
-
-
-class BankError(Exception):
-    """A feature bank that cannot be used; the message names every problem found."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from bmnas_dsl.data.bank import BankError, FeatureBank, load_bank, save_bank
-from bmnas_dsl.data.resolve import cache_root
+from bmnas_dsl.data.cache import cache_root
 from bmnas_dsl.nn.threads import torch_threads
 
 VIEWS = {"fou": 76, "fac": 216, "kar": 64, "pix": 240, "zer": 47, "mor": 6}

@@ -19,15 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bmnas_dsl.errors import AblationError
 from bmnas_dsl.lang import ast
 from bmnas_dsl.lang.formatter import format_file
 from bmnas_dsl.passes.pipeline import analyse_text
 
 Pair = tuple[str, str]
-
-
-class AblationError(Exception):
-    """A transformation that cannot be applied or gives an invalid genotype."""
 
 
 def _ref(name: str) -> ast.Ref:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The tasks a model may declare (`task` statement; docs/language.md). Banks, the search
+# space and validation all check against this one tuple.
+TASKS = ("multiclass", "multilabel")
+
 
 @dataclass(frozen=True, order=True)
 class Span:

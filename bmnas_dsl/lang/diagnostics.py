@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bmnas_dsl.errors import BmnasError
 from bmnas_dsl.lang.ast import Span
 
 Severity = Literal["error", "warning"]
@@ -113,7 +114,7 @@ def printable(line: str) -> str:
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn", "Co", "Zs"})
 
 
-class BmgError(Exception):
+class BmgError(BmnasError):
     """Raised when a stage cannot go on; carries the diagnostics that explain why."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:

@@ -179,13 +179,3 @@ class Head(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.relu(self.norm(z)).flatten(1))
-
-
-# The op of each registry name (bmnas_dsl.ir.ops), for the search runtime.
-OP_LAYERS = {
-    "Zero": Zero,
-    "Sum": Sum,
-    "Attention": Attention,
-    "LinearGLU": LinearGLU,
-    "ConcatFC": ConcatFC,
-}

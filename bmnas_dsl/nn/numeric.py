@@ -8,9 +8,7 @@ from collections.abc import Iterable
 
 import torch
 
-
-class NumericError(Exception):
-    """A non-finite value in a run; the message names the epoch, the step and the tensor."""
+from bmnas_dsl.errors import NumericError
 
 
 def _kind(tensor: torch.Tensor) -> str:

@@ -22,13 +22,12 @@ from bmnas_dsl.ir.graph import (
     step_id,
 )
 from bmnas_dsl.ir.ops import OPS, known_op_names, resolve_op
-from bmnas_dsl.lang.ast import NO_SPAN, Span
+from bmnas_dsl.lang.ast import NO_SPAN, TASKS, Span
 from bmnas_dsl.lang.diagnostics import Diagnostic
 from bmnas_dsl.lang.names import identifier_problem, suggest, suggestion_budget
 from bmnas_dsl.passes.prune import prune, prune_warnings
 
 MAX_INT = 2**31 - 1
-TASKS = ("multiclass", "multilabel")
 
 Pass = Callable[[nx.MultiDiGraph], Iterable[Diagnostic]]
 
@@ -38,15 +37,12 @@ def error(code: str, message: str, span: Span | None) -> Diagnostic:
 
 
 def check_version(g: nx.MultiDiGraph) -> Iterator[Diagnostic]:
+    """A missing `bmg 1` line (the grammar allows none, so that the file's other errors
+    are still reported). Another version never reaches the IR: the parser refuses it
+    (E002) before judging the syntax."""
     if g.graph["version"] is None:
         yield error(
             "E002", "missing version line; start the file with `bmg 1`", NO_SPAN
-        )
-    elif g.graph["version"] != 1:
-        yield error(
-            "E002",
-            f"unsupported bmg version {g.graph['version']}; expected `bmg 1`",
-            g.graph["version_span"],
         )
 
 

@@ -10,7 +10,6 @@ same folder).
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -20,20 +19,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from bmnas_dsl.backend.compile import compile_genotype
 from bmnas_dsl.backend.export import TOLERANCE
 from bmnas_dsl.backend.infer import InferError, open_session, run_session
 from bmnas_dsl.backend.weights import load_weights
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.errors import ReportError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.metrics import primary_name, scores
-from bmnas_dsl.train.runner import compile_genotype, read_genotype
+from bmnas_dsl.runs.layout import GENOTYPE, LOG, METRICS, WEIGHTS
+from bmnas_dsl.runs.log import read_best, read_log
+from bmnas_dsl.train.runner import read_genotype
 
 ARCHITECTURE = "architecture.svg"
 CURVES = "curves.png"
-
-
-class ReportError(Exception):
-    """Runs that cannot be summarised, or an ONNX model that disagrees with PyTorch."""
 
 
 def _read_json(path: Path) -> Any:
@@ -53,47 +52,16 @@ def _read_text(path: Path) -> str:
 
 
 def search_summary(run_dir: Path) -> dict[str, Any]:
-    """The search's wall time, its best epoch and validation metric (ties: later, as
-    the search itself decides); ReportError naming the file for a malformed log."""
-    path = run_dir / "log.jsonl"
-    lines = _read_text(path).splitlines()
-    if not lines:
-        raise ReportError(f"{path}: no finished epoch")
-    log = [_log_entry(path, number, line) for number, line in enumerate(lines, 1)]
-    best = max(reversed(log), key=lambda entry: entry["val_metric"])
+    """The search's wall time, its kept epoch and validation metric (as the search
+    recorded them in best.json); ReportError naming the file for a malformed log."""
+    log = read_log(run_dir / LOG, ReportError, numbers=("val_metric", "seconds"))
+    best = read_best(run_dir, log, ReportError)
     return {
         "epochs": len(log),
         "search_seconds": log[-1]["seconds"],
-        "best_epoch": best["epoch"],
-        "val_metric": best["val_metric"],
+        "best_epoch": best.epoch,
+        "val_metric": best.val_metric,
     }
-
-
-# What search_summary reads from each line of a search log, and the type it must have.
-LOG_FIELDS = {"epoch": int, "val_metric": float, "seconds": float}
-
-
-def _log_entry(path: Path, number: int, line: str) -> dict[str, Any]:
-    where = f"{path}: line {number}: not a search log"
-    try:
-        entry = json.loads(line)
-    except ValueError as exc:
-        raise ReportError(f"{where} (not JSON: {exc})") from None
-    if not isinstance(entry, dict):
-        raise ReportError(f"{where} (not a JSON object)")
-    for key, kind in LOG_FIELDS.items():
-        if key not in entry:
-            raise ReportError(f"{where} (no '{key}')")
-        value = entry[key]
-        number_ok = kind is float and isinstance(value, int | float)
-        if (
-            isinstance(value, bool)
-            or not (isinstance(value, kind) or number_ok)
-            or not math.isfinite(value)
-        ):
-            wanted = "an integer" if kind is int else "a finite number"
-            raise ReportError(f"{where} ('{key}' is {value!r}, not {wanted})")
-    return entry
 
 
 def median_ms(run: Callable[[], Any], repeats: int) -> float:
@@ -159,15 +127,15 @@ def build_report(
     if repeats < 1:
         raise ReportError(f"--repeats must be at least 1, not {repeats}")
     search = search_summary(search_run)
-    trained = _read_json(train_run / "metrics.json")
+    trained = _read_json(train_run / METRICS)
     if "test" not in trained:
         raise ReportError(f"{train_run}: a --holdout val run has no test metric")
     # Recompiled from the genotype, never imported from the run's model.py: a run
     # directory may come from someone else, and a .py file in it could run any code.
-    genotype = read_genotype(train_run / "genotype.bmg")
-    _, module = compile_genotype(genotype, str(train_run / "genotype.bmg"))
+    genotype = read_genotype(train_run / GENOTYPE)
+    _, module = compile_genotype(genotype, str(train_run / GENOTYPE))
     model = module.Model()
-    load_weights(model, train_run / "weights.safetensors")
+    load_weights(model, train_run / WEIGHTS)
     model.eval()
     test = bank.indices("test")
     # float32 as the Trainer feeds them: a bank may hold float64 features.

@@ -1,6 +1,6 @@
-"""The files of a run directory shared by `bmnas search` and `bmnas train`: checkpoints
-(written atomically, read back without pickle) and the JSONL log, kept in step with the
-checkpoint so that a resumed run continues exactly where the checkpoint stands."""
+"""A run directory's checkpoints (written atomically, read back without pickle) and its
+JSONL log, kept in step with the checkpoint so that a resumed run continues exactly
+where the checkpoint stands (`bmnas search` and `bmnas train`)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import torch
 
-from bmnas_dsl.search.derive import derive_genotype, genotype_to_bmg
-from bmnas_dsl.search.runner import Search
+from bmnas_dsl.lang.printer import genotype_to_bmg
+from bmnas_dsl.search.derive import derive_genotype
 
 
 def model_name(data: str) -> str:
@@ -18,8 +19,11 @@ def model_name(data: str) -> str:
     return f"searched_{stem}"[:64]
 
 
-def derive_bmg(search: Search, epoch: int, val_metric: float) -> str:
-    """Derive (paper eq. 3 and 11) and print with the same printer as `bmnas fmt`."""
+def derive_bmg(search: Any, epoch: int, val_metric: float) -> str:
+    """Derive (paper eq. 3 and 11) and print with the same printer as `bmnas fmt`.
+
+    `search` is a `bmnas_dsl.search.runner.Search` (its space, training settings, data
+    name, seconds and hypernet); typed loosely because the runner calls this module."""
     space, training = search.space, search.training
     with torch.no_grad():
         weights = search.model.cell_weights()

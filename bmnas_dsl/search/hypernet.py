@@ -14,16 +14,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bmnas_dsl.nn.layers import OP_LAYERS, ConcatFC, ConvBNReLU, Head, LinearGLU
+from bmnas_dsl.ir.ops import OPS
+from bmnas_dsl.nn import layers
+from bmnas_dsl.nn.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
 from bmnas_dsl.search.space import SearchSpace
 
 
 def make_op(name: str, C: int, L: int, dropout: float) -> nn.Module:
-    if name == "Attention":
-        return OP_LAYERS[name](C, L)
-    if name in ("LinearGLU", "ConcatFC"):
-        return OP_LAYERS[name](C, dropout)
-    return OP_LAYERS[name]()
+    """The op's layer, built as its registry entry says (bmnas_dsl.ir.ops)."""
+    spec = OPS[name]
+    values = {"C": C, "L": L, "dropout": dropout}
+    return getattr(layers, spec.layer)(*(values[arg] for arg in spec.args))
 
 
 class SearchDropout(nn.Dropout):

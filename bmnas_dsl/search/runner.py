@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -14,38 +13,23 @@ from typing import Any
 import torch
 
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.layers import PositionPool
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
-from bmnas_dsl.nn.numeric import (
-    NumericError,
-    check_gradients,
-    check_loss,
-    check_tensors,
-    stopped,
-)
+from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
-from bmnas_dsl.runs.files import (
-    append_log,
-    remove_temporaries,
-    restore,
-    save_checkpoint,
-    truncate_log,
-)
-from bmnas_dsl.runs.progress import report_epoch
+from bmnas_dsl.runs import loop
+from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
+from bmnas_dsl.runs.log import Best, improves, write_best
+from bmnas_dsl.search.emit import derive_bmg
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
 
-SETTINGS = "settings.json"
-LOG = "log.jsonl"
-CHECKPOINT = "checkpoint.pt"
-BEST = "best.bmg"
-
-
-class SearchError(Exception):
-    """A search that cannot start or go on; the message says why."""
+# A derivation: (search, epoch, validation metric) -> the epoch's genotype as .bmg text.
+Derive = Callable[["Search", int, float], str]
 
 
 def pool_features(bank: FeatureBank, names: list[str], L: int) -> list[torch.Tensor]:
@@ -74,9 +58,15 @@ class Search:
     """One search run; state lives in memory and, each epoch, in the run directory."""
 
     def __init__(
-        self, bank: FeatureBank, space: SearchSpace, training: Training, data: str
+        self,
+        bank: FeatureBank,
+        space: SearchSpace,
+        training: Training,
+        data: str,
+        derive: Derive = derive_bmg,
     ) -> None:
         self.bank, self.space, self.training, self.data = bank, space, training, data
+        self.derive = derive
         torch.manual_seed(training.seed)
         self.model = Hypernet(space)
         self.inputs = pool_features(bank, [name for name, _ in space.features], space.L)
@@ -187,6 +177,46 @@ class Search:
             "val_metric": metric(self.space.task, logits, labels),
         }
 
+    def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """Derive the epoch's genotype, keep it when it is the best so far (best.bmg,
+        best.json), and return the epoch's log entry."""
+        genotype = self.derive(self, self.epoch, record["val_metric"])
+        if improves(record["val_metric"], self.best and self.best["val_metric"]):
+            self.best = {
+                "epoch": self.epoch,
+                "val_metric": record["val_metric"],
+                "genotype": genotype,
+            }
+            write_atomic(run_dir / BEST_GENOTYPE, genotype)
+            write_best(run_dir, Best(self.epoch, record["val_metric"]))
+        return self.log_entry(record, genotype)
+
+    def log_entry(self, record: dict[str, Any], genotype: str) -> dict[str, Any]:
+        weights = self.model.cell_weights()
+
+        def rounded(tensors: list[torch.Tensor]) -> list[list[float]]:
+            return [[round(float(v), 5) for v in t.detach()] for t in tensors]
+
+        entry = {
+            "epoch": self.epoch,
+            **{k: round(v, 6) for k, v in record.items()},
+            "seconds": round(self.seconds, 3),
+            "alpha": rounded([w.alpha_x for w in weights]),
+            "beta": [rounded(w.beta_a) for w in weights],
+            "gamma": [rounded(w.gamma) for w in weights],
+            "genotype": genotype,
+        }
+        if self.space.mixing == "separate":
+            entry["alpha_y"] = rounded([w.alpha_y for w in weights])
+            entry["beta_b"] = [rounded(w.beta_b) for w in weights]
+        return entry
+
+    def progress_line(self, entry: dict[str, Any]) -> str:
+        return (
+            f"train loss {entry['train_loss']:.3f}  val loss {entry['val_loss']:.3f}  "
+            f"val metric {entry['val_metric']:.4f}"
+        )
+
     # -- state -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
@@ -224,15 +254,6 @@ def settings_json(
     }
 
 
-def progress(epoch: int, total: int, record: dict[str, Any]) -> None:
-    report_epoch(
-        epoch,
-        total,
-        f"train loss {record['train_loss']:.3f}  val loss {record['val_loss']:.3f}  "
-        f"val metric {record['val_metric']:.4f}",
-    )
-
-
 def run_search(
     bank: FeatureBank,
     space: SearchSpace,
@@ -241,83 +262,24 @@ def run_search(
     run_dir: Path,
     output: str,
     resume: bool = False,
-    derive: Callable[[Search, int, float], str] | None = None,
+    derive: Derive = derive_bmg,
 ) -> str:
     """Search for `training.epochs` epochs (continuing from the run directory's checkpoint
     when `resume`); return the best genotype's .bmg text (also in run_dir/best.bmg)."""
-    from bmnas_dsl.search.emit import derive_bmg
-
-    derive = derive or derive_bmg
     found = space.problems() + training.problems()
     if found:
         raise SearchError("; ".join(found))
     with torch_threads(training.threads):
-        search = Search(bank, space, training, data)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        search = Search(bank, space, training, data, derive)
         if resume:
-            # No checkpoint: killed before the first epoch ended; start from epoch 0.
-            remove_temporaries(run_dir)
-            if (run_dir / CHECKPOINT).exists():
-                restore(search.load_state, run_dir / CHECKPOINT, SearchError)
-            truncate_log(run_dir / LOG, search.epoch)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            loop.resume(search, run_dir, SearchError)
         else:
-            # A stale checkpoint would be resumed as if it were this run's; settings.json
-            # is rewritten right after.
-            for stale in (CHECKPOINT, BEST):
-                (run_dir / stale).unlink(missing_ok=True)
-            remove_temporaries(run_dir)
-            write_atomic(
-                run_dir / SETTINGS,
-                json.dumps(settings_json(space, training, data, output), indent=2)
-                + "\n",
-            )
-            write_atomic(run_dir / LOG, "")
-        while search.epoch < training.epochs:
-            start = time.perf_counter()
-            try:
-                record = search.run_epoch()
-            except NumericError as exc:
-                checkpoint = run_dir / CHECKPOINT
-                raise stopped(exc, "the search", search.epoch, checkpoint) from None
-            record.update(search.evaluate())
-            search.epoch += 1
-            search.seconds += time.perf_counter() - start
-            genotype = derive(search, search.epoch, record["val_metric"])
-            if search.best is None or record["val_metric"] >= search.best["val_metric"]:
-                search.best = {  # ties go to the later epoch
-                    "epoch": search.epoch,
-                    "val_metric": record["val_metric"],
-                    "genotype": genotype,
-                }
-            _append_log(run_dir / LOG, search, record, genotype)
-            write_atomic(run_dir / BEST, search.best["genotype"])
-            save_checkpoint(search.state(), run_dir / CHECKPOINT)
-            progress(search.epoch, training.epochs, record)
+            settings = settings_json(space, training, data, output)
+            loop.start(run_dir, settings, stale=(BEST_GENOTYPE, BEST_RECORD))
+        loop.run_epochs(search, training.epochs, run_dir, "the search")
         assert search.best is not None
         return search.best["genotype"]
-
-
-def _append_log(
-    path: Path, search: Search, record: dict[str, Any], genotype: str
-) -> None:
-    weights = search.model.cell_weights()
-
-    def rounded(tensors: list[torch.Tensor]) -> list[list[float]]:
-        return [[round(float(v), 5) for v in t.detach()] for t in tensors]
-
-    entry = {
-        "epoch": search.epoch,
-        **{k: round(v, 6) for k, v in record.items()},
-        "seconds": round(search.seconds, 3),
-        "alpha": rounded([w.alpha_x for w in weights]),
-        "beta": [rounded(w.beta_a) for w in weights],
-        "gamma": [rounded(w.gamma) for w in weights],
-        "genotype": genotype,
-    }
-    if search.space.mixing == "separate":
-        entry["alpha_y"] = rounded([w.alpha_y for w in weights])
-        entry["beta_b"] = [rounded(w.beta_b) for w in weights]
-    append_log(path, entry)
 
 
 def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:

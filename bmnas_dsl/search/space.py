@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from bmnas_dsl.ir.ops import OPS
 from bmnas_dsl.runs import checks
 
-PAPER_OPS = ("Zero", "Sum", "Attention", "LinearGLU", "ConcatFC")
+# The paper's op pool is every op of the registry, in its order.
+PAPER_OPS = tuple(OPS)
 RELEASED_OPS = (
     "Sum",
     "Attention",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
@@ -28,54 +27,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from bmnas_dsl.backend.compile import compile_genotype
 from bmnas_dsl.data.bank import FeatureBank, genotype_problems
+from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
-from bmnas_dsl.nn.numeric import (
-    NumericError,
-    check_gradients,
-    check_loss,
-    check_tensors,
-    stopped,
-)
+from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
-from bmnas_dsl.runs.files import (
-    append_log,
-    remove_temporaries,
-    restore,
-    save_checkpoint,
-    truncate_log,
-)
-from bmnas_dsl.runs.progress import report_epoch
+from bmnas_dsl.runs import loop
+from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
 from bmnas_dsl.train.settings import TrainSettings
-
-SETTINGS = "settings.json"
-GENOTYPE = "genotype.bmg"
-MODULE = "model.py"
-LOG = "log.jsonl"
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "weights.safetensors"
-METRICS = "metrics.json"
-
-
-class TrainError(Exception):
-    """A training run that cannot start, go on or resume; the message says why."""
-
-
-def compile_genotype(text: str, name: str) -> tuple[str, ModuleType]:
-    """The generated module's source and the imported module (what `bmnas compile`
-    writes); TrainError with the diagnostics for an invalid genotype."""
-    from bmnas_dsl.backend.codegen import Source, render_module
-    from bmnas_dsl.backend.loader import import_generated
-    from bmnas_dsl.passes.pipeline import analyse_text
-
-    result = analyse_text(text, name)
-    if not result.ok:
-        errors = [d for d in result.diagnostics if d.is_error]
-        raise TrainError(f"{name} is not a valid genotype:\n" + _render(result, errors))
-    source = render_module(result.pruned, Source(Path(name).name, text))
-    return source, import_generated(source)
 
 
 def read_genotype(path: Path) -> str:
@@ -92,12 +54,6 @@ def read_genotype(path: Path) -> str:
         raise TrainError(
             Frontend(str(path), "", exc.diagnostics).render_diagnostics()
         ) from None
-
-
-def _render(result: Any, errors: list[Any]) -> str:
-    from bmnas_dsl.passes.pipeline import Frontend
-
-    return Frontend(result.path, result.text, errors).render_diagnostics()
 
 
 def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]:
@@ -178,6 +134,22 @@ class Trainer:
         logits = self.predict(self.score_index)
         return scores(self.task, logits, self.labels[self.score_index].numpy())
 
+    def evaluate(self) -> dict[str, float]:
+        """Scores after an epoch: on val with `--holdout val`; none otherwise, because
+        test is scored once, at the end."""
+        if self.settings.holdout != "val":
+            return {}
+        return {f"val_{k}": v for k, v in self.score().items()}
+
+    def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        entry = {"epoch": self.epoch, **record, "seconds": self.seconds}
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
+
+    def progress_line(self, entry: dict[str, Any]) -> str:
+        parts = [f"train loss {entry['train_loss']:.4f}"]
+        parts += [f"{k} {v:.4f}" for k, v in entry.items() if k.startswith("val_")]
+        return "  ".join(parts)
+
     def state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
@@ -234,36 +206,11 @@ def train_genotype(
         trainer = Trainer(module, bank, settings)
         if resume:
             _check_resumable(run_dir, record)
-            remove_temporaries(run_dir)
-            # No checkpoint: killed before the first epoch ended; start from epoch 0.
-            if (run_dir / CHECKPOINT).exists():
-                restore(trainer.load_state, run_dir / CHECKPOINT, TrainError)
-            truncate_log(run_dir / LOG, trainer.epoch)
+            loop.resume(trainer, run_dir, TrainError)
         else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            remove_temporaries(run_dir)
-            for stale in (SETTINGS, METRICS, WEIGHTS, CHECKPOINT):
-                (run_dir / stale).unlink(missing_ok=True)
-            write_atomic(run_dir / GENOTYPE, text)
-            write_atomic(run_dir / MODULE, source)
-            write_atomic(run_dir / LOG, "")
-            write_atomic(run_dir / SETTINGS, json.dumps(record, indent=2) + "\n")
-        while trainer.epoch < settings.epochs:
-            start = time.perf_counter()
-            try:
-                entry = trainer.run_epoch()
-            except NumericError as exc:
-                checkpoint = run_dir / CHECKPOINT
-                raise stopped(exc, "training", trainer.epoch, checkpoint) from None
-            if settings.holdout == "val":
-                entry.update({f"val_{k}": v for k, v in trainer.score().items()})
-            trainer.epoch += 1
-            trainer.seconds += time.perf_counter() - start
-            entry = {"epoch": trainer.epoch, **entry, "seconds": trainer.seconds}
-            append_log(run_dir / LOG, _rounded(entry))
-            save_checkpoint(trainer.state(), run_dir / CHECKPOINT)
-            if show_progress:
-                report_epoch(trainer.epoch, settings.epochs, _progress_line(entry))
+            files = {GENOTYPE: text, MODULE: source}
+            loop.start(run_dir, record, stale=(METRICS, WEIGHTS), files=files)
+        loop.run_epochs(trainer, settings.epochs, run_dir, "training", show_progress)
         metrics = _final_metrics(trainer, module, record)
         write_atomic(run_dir / WEIGHTS, weights_bytes(trainer.model))
         write_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
@@ -315,16 +262,6 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
             )
-
-
-def _rounded(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
-
-
-def _progress_line(entry: dict[str, Any]) -> str:
-    parts = [f"train loss {entry['train_loss']:.4f}"]
-    parts += [f"{k} {v:.4f}" for k, v in entry.items() if k.startswith("val_")]
-    return "  ".join(parts)
 
 
 def _final_metrics(

@@ -7,19 +7,15 @@ gives one clear `VizError` instead of a failure half-way through drawing.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bmnas_dsl.viz import VizError
+from bmnas_dsl.errors import VizError
+from bmnas_dsl.runs.layout import LOG, SETTINGS
+from bmnas_dsl.runs.log import MAX_VALUE, is_number, read_best, read_log
 
-LOG, SETTINGS = "log.jsonl", "settings.json"  # as in bmnas_dsl.search.runner
 CURVES = ("train_loss", "val_loss", "arch_loss")
-# What a plot can draw: metrics, losses and weights within +-MAX_VALUE (matplotlib's
-# axis and colour scales fail on spans near the float range), epochs 0..MAX_EPOCH.
-MAX_VALUE = 1e12
-MAX_EPOCH = 10**9
 # One row of heatmaps per cell, one heatmap row per step: beyond these a figure takes
 # minutes and gigabytes to draw and nobody could read it.
 MAX_CELLS, MAX_STEPS, MAX_PREDECESSORS = 64, 64, 1024
@@ -49,62 +45,13 @@ class Run:
     losses: dict[str, tuple[float, ...]]  # the curves of CURVES present in every line
     cells: tuple[CellWeights, ...]  # empty when the log carries no weights
 
-    @property
-    def best(self) -> int:
-        """Index of the best epoch; ties go to the later epoch, as in the search."""
-        top = max(self.val_metric)
-        return max(i for i, v in enumerate(self.val_metric) if v == top)
-
-
-def _number(value: Any) -> bool:
-    """A JSON number a plot can draw: not a bool, finite, and within +-MAX_VALUE."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) <= MAX_VALUE
-    )
-
-
-def _epoch(value: Any) -> bool:
-    """A JSON integer (not 1.0, not a bool) from 0 to MAX_EPOCH."""
-    return (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and 0 <= value <= MAX_EPOCH
-    )
+    best: int  # index of the kept epoch (best.json, else runs.log.best_index)
 
 
 def _vector(value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list) or not value or not all(map(_number, value)):
+    if not isinstance(value, list) or not value or not all(map(is_number, value)):
         raise ValueError(f"expected a list of finite numbers within +-{MAX_VALUE:g}")
     return tuple(float(v) for v in value)
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise VizError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(record, dict):
-            raise VizError(f"{path}:{number}: expected one JSON object per line")
-        if not _epoch(record.get("epoch")):
-            raise VizError(
-                f"{path}:{number}: 'epoch' must be an integer from 0 to {MAX_EPOCH:,}"
-            )
-        if not _number(record.get("val_metric")):
-            raise VizError(
-                f"{path}:{number}: no numeric 'val_metric' "
-                f"(a finite number within +-{MAX_VALUE:g})"
-            )
-        records.append(record)
-    if not records:
-        raise VizError(f"{path}: no epoch logged yet")
-    return records
 
 
 def _settings(run_dir: Path) -> dict[str, Any]:
@@ -220,10 +167,9 @@ def read_run(run_dir: str | Path) -> Run:
     log = path / LOG
     if not log.is_file():
         raise VizError(f"{path}: no {LOG}; not a search run directory")
-    try:
-        records = _records(log)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VizError(f"{log}: cannot read ({exc})") from None
+    records = read_log(log, VizError)
+    kept = read_best(path, records, VizError).epoch
+    best = max(i for i, r in enumerate(records) if r["epoch"] == kept)
     settings = _settings(path)
     space = settings.get("space", {}) if isinstance(settings.get("space"), dict) else {}
     try:
@@ -235,7 +181,7 @@ def read_run(run_dir: str | Path) -> Run:
     losses = {
         key: tuple(float(r[key]) for r in records)
         for key in CURVES
-        if all(_number(r.get(key)) for r in records)
+        if all(is_number(r.get(key)) for r in records)
     }
     data = settings.get("data")
     title = f"search run {path.name}" + (f" · data {data}" if data else "")
@@ -251,4 +197,5 @@ def read_run(run_dir: str | Path) -> Run:
         val_metric=tuple(float(r["val_metric"]) for r in records),
         losses=losses,
         cells=cells,
+        best=best,
     )

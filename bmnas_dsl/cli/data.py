@@ -1,0 +1,49 @@
+"""`bmnas data`: prepare, validate and describe a data set; check a genotype against it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.errors import BankError
+from bmnas_dsl.passes.describe import describe
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    data = subparsers.add_parser(
+        "data", help="prepare, validate and describe a data set"
+    )
+    data.add_argument(
+        "data", metavar="DATA", help="mfeat, mfeat:VIEW,..., planted or a bank path"
+    )
+    data.add_argument(
+        "--genotype", metavar="FILE", help="check its inputs against the bank"
+    )
+    data.add_argument("--json", action="store_true")
+    data.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Heavy (numpy; torch to prepare mfeat): imported only when this command runs.
+    from bmnas_dsl.data.bank import genotype_problems
+    from bmnas_dsl.data.describe import render_text, summary
+    from bmnas_dsl.data.resolve import resolve_data
+
+    bank = resolve_data(args.data)
+    facts = summary(bank)
+    if args.genotype:
+        result = load_valid(args.genotype)
+        if result is None:
+            return EXIT_INVALID
+        inputs = [(i["name"], i["shape"]) for i in describe(result.pruned)["inputs"]]
+        found = genotype_problems(bank, inputs)
+        if found:
+            raise BankError(f"{args.genotype}: " + "; ".join(found))
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return EXIT_OK
+    print(render_text(args.data, bank))
+    if args.genotype:
+        print(f"{args.genotype}: every input is in the bank with the declared shape")
+    return EXIT_OK

@@ -1,0 +1,49 @@
+"""The `bmnas` argument parser: one subparser per command module, in `--help` order."""
+
+from __future__ import annotations
+
+import argparse
+
+from bmnas_dsl.cli import (
+    check,
+    compile,
+    data,
+    export,
+    fmt,
+    infer,
+    info,
+    ir,
+    report,
+    search,
+    train,
+    viz,
+)
+from bmnas_dsl.version import __version__
+
+# Each module's add_parser defines its arguments and sets `run`, its handler.
+COMMANDS = (
+    check,
+    fmt,
+    ir,
+    info,
+    compile,
+    export,
+    infer,
+    data,
+    train,
+    report,
+    search,
+    viz,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bmnas",
+        description="BM-NAS multimodal fusion search, built like a compiler.",
+    )
+    parser.add_argument("--version", action="version", version=f"bmnas {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser

@@ -1,0 +1,124 @@
+"""`bmnas search`: a BM-NAS search on a data set, new or resumed; writes the genotype."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bmnas_dsl.cli.common import EXIT_OK, Subparsers
+from bmnas_dsl.errors import SearchError
+from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.runs.directory import existing_run
+from bmnas_dsl.search.settings import Training
+from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    search = subparsers.add_parser(
+        "search", help="BM-NAS search on a data set; writes the genotype"
+    )
+    search.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
+    search.add_argument("-o", "--output", metavar="ARCH.bmg")
+    search.add_argument("--run-dir", metavar="R", help="default: ARCH.run beside -o")
+    search.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir"
+    )
+    search.add_argument(
+        "--overwrite", action="store_true", help="start again in a used --run-dir"
+    )
+    add_knobs(search)
+    search.set_defaults(run=run)
+
+
+def add_knobs(search: argparse.ArgumentParser) -> None:
+    """The flags of the search space and of its training, in `--help` order. A new knob
+    is a flag here and a field in `space_knobs` or `training_of`."""
+    # Defaults come from the settings classes (torch-free): one source of truth.
+    searched, space = Training(), SearchSpace(features=(), classes=1)
+    search.add_argument("--epochs", type=int, default=searched.epochs)
+    search.add_argument("--seed", type=int, default=searched.seed)
+    search.add_argument("--cells", type=int, default=space.cells, metavar="N")
+    search.add_argument("--steps", type=int, default=space.steps, metavar="M")
+    search.add_argument(
+        "--node-multiplier", type=int, metavar="K", help="`out` = last K steps"
+    )
+    search.add_argument("--C", type=int, default=space.C)
+    search.add_argument("--L", type=int, default=space.L)
+    search.add_argument("--batch-size", type=int, default=searched.batch_size)
+    search.add_argument("--dropout", type=float, default=space.dropout)
+    search.add_argument(
+        "--ops", nargs="+", metavar="OP", help="op pool (default: all five)"
+    )
+    search.add_argument(
+        "--cell-inputs", choices=["any", "features"], default=space.cell_inputs
+    )
+    search.add_argument("--mixing", choices=["same", "separate"], default=space.mixing)
+    search.add_argument(
+        "--alternation", choices=["step", "epoch"], default=searched.alternation
+    )
+    search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+
+
+def space_knobs(args: argparse.Namespace) -> dict[str, Any]:
+    """The SearchSpace fields the flags set (the features come from the data)."""
+    return {
+        "C": args.C,
+        "L": args.L,
+        "cells": args.cells,
+        "steps": args.steps,
+        "node_multiplier": args.node_multiplier,
+        "ops": tuple(args.ops or PAPER_OPS),
+        "cell_inputs": args.cell_inputs,
+        "mixing": args.mixing,
+        "dropout": args.dropout,
+    }
+
+
+def training_of(args: argparse.Namespace) -> Training:
+    return Training(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        alternation=args.alternation,
+        threads=args.threads,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    # Heavy (torch): imported only when this command runs.
+    from bmnas_dsl.data.resolve import resolve_data
+    from bmnas_dsl.search.runner import read_settings, run_search, space_for
+
+    if args.resume:
+        if not args.run_dir:
+            raise SearchError(
+                "--resume needs --run-dir (the interrupted run's directory)"
+            )
+        run_dir = Path(args.run_dir)
+        space, training, data, output = read_settings(run_dir)
+        output = args.output or output
+    else:
+        data, output, run_dir = _new_run(args)
+    if not Path(output).parent.is_dir():  # found now, not after the whole search
+        raise SearchError(
+            f"cannot write {output}: {Path(output).parent} is not a directory"
+        )
+    bank = resolve_data(data)
+    if not args.resume:
+        space, training = space_for(bank, **space_knobs(args)), training_of(args)
+    genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
+    write_atomic(output, genotype)
+    print(f"wrote {output} (run directory {run_dir})")
+    return EXIT_OK
+
+
+def _new_run(args: argparse.Namespace) -> tuple[str, str, Path]:
+    """The data, output and run directory of a new search, once it may start."""
+    if not args.data or not args.output:
+        raise SearchError("a new search needs --data and -o (or --resume --run-dir R)")
+    run_dir = Path(args.run_dir or Path(args.output).with_suffix(".run"))
+    refusal = existing_run(run_dir, args.overwrite)
+    if refusal:
+        raise SearchError(refusal)
+    return args.data, args.output, run_dir
