@@ -29,7 +29,7 @@ a "did you mean" search, the costliest diagnostic), up to 10 kB.
 
 Run from the repository root: `python benchmarks/fuzz.py --seconds 300` (`--cases N`
 stops after N cases; `--seed S`; `--json PATH`, by default `benchmarks/results/fuzz.json`,
-written atomically). tests/test_reliability_input.py runs the same generators, driven by
+written atomically). tests/lang/test_fuzz.py runs the same generators, driven by
 hypothesis, for a few thousand cases in `make test`.
 """
 

@@ -1,6 +1,6 @@
 """Crash safety, the long run: kill `bmnas search` and `bmnas train` with SIGKILL at many
 random moments, resume after each kill, and compare the end result with an
-uninterrupted run (tests/test_crash.py does the same at four fixed points).
+uninterrupted run (tests/runs/test_crash.py does the same at four fixed points).
 
 Kill moments are drawn uniformly over the uninterrupted run's wall time (interpreter
 start included), so they land in imports, in epochs, between a log write and a

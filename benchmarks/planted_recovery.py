@@ -4,9 +4,10 @@ label). Prints a table and writes benchmarks/results/planted_recovery.json.
 
     python benchmarks/planted_recovery.py [--seeds 10] [--config small|default]
 
-`small` is the configuration of tests/test_search.py (1 cell, 1 step, C = 16, 6 epochs);
-`default` is `bmnas search`'s defaults (2 cells, 2 steps, C = 32, 30 epochs). One thread:
-on a shared machine, OpenMP threads that wait for a busy core make runs erratic.
+`small` is the configuration of tests/search/test_search.py (1 cell, 1 step, C = 16,
+6 epochs); `default` is `bmnas search`'s defaults (2 cells, 2 steps, C = 32, 30 epochs).
+One thread: on a shared machine, OpenMP threads that wait for a busy core make runs
+erratic.
 """
 
 from __future__ import annotations

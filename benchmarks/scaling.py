@@ -6,8 +6,8 @@ Linear is 8x, quadratic 64x; the run fails above 20x (docs/reliability.md).
     python benchmarks/scaling.py
 
 The suite checks the same inputs deterministically by counting Python calls
-(tests/test_reliability_input.py::test_front_end_work_is_linear); work inside a single C
-call (a regex, a split) only shows here, in time.
+(tests/lang/test_untrusted_source.py::test_front_end_work_is_linear); work inside a
+single C call (a regex, a split) only shows here, in time.
 """
 
 from __future__ import annotations

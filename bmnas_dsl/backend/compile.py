@@ -18,13 +18,6 @@ from bmnas_dsl.errors import GenotypeError
 from bmnas_dsl.passes.pipeline import Frontend, analyse_text
 
 
-def errors_only(result: Frontend) -> Frontend:
-    """The analysis with its warnings dropped: what a command that needs a valid
-    genotype prints when it refuses one (warnings are `bmnas check`'s job)."""
-    errors = [d for d in result.diagnostics if d.is_error]
-    return Frontend(result.path, result.text, errors)
-
-
 def module_source(result: Frontend) -> str:
     """The generated module of a valid analysis (`bmnas compile`'s output)."""
     return render_module(_checked(result), _source(result))
@@ -33,7 +26,7 @@ def module_source(result: Frontend) -> str:
 def load_module(result: Frontend) -> tuple[str, ModuleType]:
     """The generated module's source and the module imported from it. Only text that
     `render_module` has just generated is ever imported (the code-execution audit of
-    tests/test_reliability_input.py checks this on the syntax tree)."""
+    tests/test_no_code_execution.py checks this on the syntax tree)."""
     source = render_module(_checked(result), _source(result))
     return source, import_generated(source)
 
@@ -58,5 +51,5 @@ def compile_genotype(text: str, name: str = "<string>") -> tuple[str, ModuleType
 def invalid_message(result: Frontend) -> str:
     return (
         f"{result.path} is not a valid genotype:\n"
-        + errors_only(result).render_diagnostics()
+        + result.errors_only().render_diagnostics()
     )

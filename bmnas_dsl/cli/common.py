@@ -27,11 +27,7 @@ def load_valid(path: str) -> Frontend | None:
     result = analyse_file(path)
     if result.ok:
         return result
-    # Imported here, on the error path only: backend.compile imports jinja2, which
-    # would add to the start-up time of every command.
-    from bmnas_dsl.backend.compile import errors_only
-
-    print(errors_only(result).render_diagnostics(), file=sys.stderr)
+    print(result.errors_only().render_diagnostics(), file=sys.stderr)
     return None
 
 

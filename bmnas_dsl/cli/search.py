@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,12 @@ from bmnas_dsl.cli.common import EXIT_OK, Subparsers
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.runs.directory import existing_run
+from bmnas_dsl.runs.layout import LOG
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
+
+# What helps architecture weights that barely move (docs/search.md, "Convergence").
+CONVERGENCE_HINT = "more architecture steps help: raise --arch-lr or --epochs"
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -110,7 +115,22 @@ def run(args: argparse.Namespace) -> int:
     genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
     write_atomic(output, genotype)
     print(f"wrote {output} (run directory {run_dir})")
+    note = convergence_note(run_dir)
+    if note:
+        print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def convergence_note(run_dir: Path) -> str | None:
+    """The one line that says the architecture weights stayed near uniform (from the
+    last epoch's record), or None."""
+    from bmnas_dsl.runs.log import read_log
+    from bmnas_dsl.search.convergence import verdict
+
+    figures = read_log(run_dir / LOG, SearchError)[-1].get("convergence")
+    if not isinstance(figures, dict):
+        return None
+    return verdict(figures, CONVERGENCE_HINT)
 
 
 def _new_run(args: argparse.Namespace) -> tuple[str, str, Path]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.data.fingerprint import content_hash
 
 
 def summary(bank: FeatureBank) -> dict[str, Any]:
-    """Task, classes, sizes, features with their shapes, and the bank's free-form info."""
+    """Task, classes, sizes, features with their shapes, the content hash and the bank's
+    free-form info."""
     return {
+        "sha256": content_hash(bank),
         "task": bank.task,
         "classes": bank.classes,
         "samples": bank.size,
@@ -24,7 +27,8 @@ def render_text(spec: str, bank: FeatureBank) -> str:
     facts = summary(bank)
     sizes = ", ".join(f"{k} {v}" for k, v in facts["splits"].items())
     lines = [
-        f"{spec}: {bank.task}, {bank.classes} classes, {bank.size} samples ({sizes})"
+        f"{spec}: {bank.task}, {bank.classes} classes, {bank.size} samples ({sizes})",
+        f"  content sha256 {facts['sha256']}",
     ]
     lines += [f"  {f['name']:<16} {f['shape']}" for f in facts["features"]]
     return "\n".join(lines + backbone_lines(spec, bank))

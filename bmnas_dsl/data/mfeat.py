@@ -5,16 +5,26 @@ over the view's coefficient sequence, trained on the training split only (the ep
 chosen on validation); the bank holds the backbone's intermediate features at three
 depths, each with a position axis, and its pooled vector. Views are prepared on first use
 and cached per view (docs/data.md gives sizes and measured accuracies).
+
+The backbones of the default split (seed 0) ship with the package
+(`mfeat-backbones.safetensors`, 220 KB): training them at first use gave other weights
+on other machines (threads and CPU kernels reorder float sums), so the same command
+searched other data. With the shipped weights a view is only a forward pass, on one
+thread, and every machine of a kind builds the same bank (its content hash, `bmnas
+data`, says so). `python -m bmnas_dsl.data.mfeat --write-backbones FILE` retrains them.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import io
 import itertools
+import json
 import tarfile
 import time
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,14 +32,17 @@ from torch import nn
 
 from bmnas_dsl.data.bank import BankError, FeatureBank, load_bank, save_bank
 from bmnas_dsl.data.cache import cache_root
+from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.threads import torch_threads
 
 VIEWS = {"fou": 76, "fac": 216, "kar": 64, "pix": 240, "zer": 47, "mor": 6}
 DEFAULT_VIEWS = ("fou", "zer")
 CLASSES = 10
 PER_CLASS_SPLIT = (120, 40, 40)  # train, val, test samples of each digit: 1200/400/400
-PREPARATION_VERSION = 1  # bump when preparation changes, so caches are rebuilt
+PREPARATION_VERSION = 2  # bump when preparation changes, so caches are rebuilt
 EPOCHS = 40
+SHIPPED_SEED = 0  # the split whose backbones ship with the package
+BACKBONES = "mfeat-backbones.safetensors"
 
 
 def read_views() -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -148,6 +161,48 @@ def train_backbone(
     return model.eval(), report
 
 
+def shipped_backbone(view: str) -> tuple[Backbone, dict[str, float | int]]:
+    """The shipped backbone of `view` (seed 0 split) and its training report."""
+    from safetensors import safe_open
+
+    with (
+        resources.as_file(resources.files("bmnas_dsl.data") / BACKBONES) as path,
+        safe_open(path, framework="pt") as shipped,
+    ):
+        prefix = f"{view}."
+        state = {
+            key[len(prefix) :]: shipped.get_tensor(key)
+            for key in shipped.keys()  # noqa: SIM118 (safe_open has no __iter__)
+            if key.startswith(prefix)
+        }
+        reports = json.loads(shipped.metadata()["reports"])
+    model = Backbone()
+    model.load_state_dict(state)
+    return model.eval(), reports[view]
+
+
+def write_backbones(path: str | Path, seed: int = SHIPPED_SEED) -> None:
+    """Train every view's backbone on the split of `seed` and save them with their
+    reports (the file that ships as BACKBONES)."""
+    from safetensors.torch import save
+
+    views, labels = read_views()
+    split = stratified_split(labels, seed)
+    tensors, reports = {}, {}
+    for view in VIEWS:
+        values = standardise(views[view], split == 0)
+        with torch_threads(1):
+            model, reports[view] = train_backbone(values, labels, split, seed)
+        for key, value in model.state_dict().items():
+            tensors[f"{view}.{key}"] = value.detach().contiguous()
+    metadata = {
+        "seed": str(seed),
+        "epochs": str(EPOCHS),
+        "reports": json.dumps(reports),
+    }
+    write_atomic(path, save(tensors, metadata=metadata))
+
+
 def prepare_view(view: str, seed: int = 0, epochs: int = EPOCHS) -> FeatureBank:
     """One view as a one-modality bank: backbone features of all 2,000 samples."""
     if view not in VIEWS:
@@ -156,8 +211,12 @@ def prepare_view(view: str, seed: int = 0, epochs: int = EPOCHS) -> FeatureBank:
     views, labels = read_views()
     split = stratified_split(labels, seed)
     values = standardise(views[view], split == 0)
+    shipped = seed == SHIPPED_SEED and epochs == EPOCHS
     with torch_threads(1):  # same results on any machine: threads reorder float sums
-        model, report = train_backbone(values, labels, split, seed, epochs)
+        if shipped:
+            model, report = shipped_backbone(view)
+        else:
+            model, report = train_backbone(values, labels, split, seed, epochs)
         with torch.no_grad():
             _, features = model(torch.tensor(values, dtype=torch.float32))
     return FeatureBank(
@@ -173,6 +232,7 @@ def prepare_view(view: str, seed: int = 0, epochs: int = EPOCHS) -> FeatureBank:
             "epochs": epochs,
             "preparation_version": PREPARATION_VERSION,
             "backbone": {"kind": "1-D CNN, 3 stages (16, 32, 64 channels)", **report},
+            "backbone_weights": f"shipped ({BACKBONES})" if shipped else "trained",
             "prepared_seconds": round(time.perf_counter() - start, 2),
             "source": "UCI Multiple Features (CC BY 4.0), see MFEAT-ATTRIBUTION.md",
         },
@@ -209,3 +269,19 @@ def load_mfeat(views: tuple[str, ...] = DEFAULT_VIEWS, seed: int = 0) -> Feature
             "backbones": {bank.info["view"]: bank.info["backbone"] for bank in banks},
         },
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bmnas_dsl.data.mfeat",
+        description="Retrain the backbones of mfeat's six views (maintainers only: "
+        f"the result replaces bmnas_dsl/data/{BACKBONES}; bump PREPARATION_VERSION).",
+    )
+    parser.add_argument("--write-backbones", metavar="FILE", required=True)
+    parser.add_argument("--seed", type=int, default=SHIPPED_SEED)
+    args = parser.parse_args(argv)
+    write_backbones(args.write_backbones, args.seed)
+
+
+if __name__ == "__main__":
+    main()

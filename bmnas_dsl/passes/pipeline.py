@@ -42,6 +42,12 @@ class Frontend:
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
 
+    def errors_only(self) -> Frontend:
+        """The analysis with its warnings dropped: what a command that needs a valid
+        genotype prints when it refuses one (warnings are `bmnas check`'s job)."""
+        errors = [d for d in self.diagnostics if d.is_error]
+        return Frontend(self.path, self.text, errors)
+
     def render_diagnostics(self) -> str:
         lines = self.text.split("\n")  # once for all diagnostics: linear, not quadratic
         return "\n".join(

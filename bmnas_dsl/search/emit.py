@@ -32,6 +32,7 @@ def derive_bmg(search: Any, epoch: int, val_metric: float) -> str:
     )
     meta = {
         "dataset": search.data,
+        "data_sha256": search.data_sha256,
         "seed": training.seed,
         "epoch": epoch,
         "val_metric": round(val_metric, 6),

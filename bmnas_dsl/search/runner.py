@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.data.fingerprint import content_hash, short
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.layers import PositionPool
@@ -23,6 +24,7 @@ from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
 from bmnas_dsl.runs.log import Best, improves, write_best
+from bmnas_dsl.search import convergence
 from bmnas_dsl.search.emit import derive_bmg
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.settings import Training
@@ -67,6 +69,7 @@ class Search:
     ) -> None:
         self.bank, self.space, self.training, self.data = bank, space, training, data
         self.derive = derive
+        self.data_sha256 = content_hash(bank)
         torch.manual_seed(training.seed)
         self.model = Hypernet(space)
         self.inputs = pool_features(bank, [name for name, _ in space.features], space.L)
@@ -100,6 +103,7 @@ class Search:
         self.loss = loss_function(space.task)
         self.epoch = 0
         self.best: dict[str, Any] | None = None
+        self.convergence: dict[str, dict[str, float]] = {}  # of the last epoch
         self.seconds = 0.0
 
     # -- one epoch ---------------------------------------------------------------
@@ -197,6 +201,18 @@ class Search:
         def rounded(tensors: list[torch.Tensor]) -> list[list[float]]:
             return [[round(float(v), 5) for v in t.detach()] for t in tensors]
 
+        def plain(tensors: list[torch.Tensor]) -> list[list[float]]:
+            return [t.detach().tolist() for t in tensors]
+
+        separate = self.space.mixing == "separate"
+        figures = convergence.of_cells(
+            plain([w.alpha_x for w in weights])
+            + (plain([w.alpha_y for w in weights]) if separate else []),
+            [plain(w.beta_a) for w in weights]
+            + ([plain(w.beta_b) for w in weights] if separate else []),
+            [plain(w.gamma) for w in weights],
+        )
+        self.convergence = figures
         entry = {
             "epoch": self.epoch,
             **{k: round(v, 6) for k, v in record.items()},
@@ -204,6 +220,11 @@ class Search:
             "alpha": rounded([w.alpha_x for w in weights]),
             "beta": [rounded(w.beta_a) for w in weights],
             "gamma": [rounded(w.gamma) for w in weights],
+            # From the unrounded weights: how far each group is from uniform.
+            "convergence": {
+                group: {k: round(v, 6) for k, v in values.items()}
+                for group, values in figures.items()
+            },
             "genotype": genotype,
         }
         if self.space.mixing == "separate":
@@ -244,10 +265,11 @@ class Search:
 
 
 def settings_json(
-    space: SearchSpace, training: Training, data: str, output: str
+    space: SearchSpace, training: Training, data: str, output: str, data_sha256: str
 ) -> dict[str, Any]:
     return {
         "data": data,
+        "data_sha256": data_sha256,
         "output": output,
         "space": space.to_json(),
         "training": asdict(training),
@@ -272,14 +294,29 @@ def run_search(
     with torch_threads(training.threads):
         search = Search(bank, space, training, data, derive)
         if resume:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            _check_same_data(run_dir, search.data_sha256)
             loop.resume(search, run_dir, SearchError)
         else:
-            settings = settings_json(space, training, data, output)
+            settings = settings_json(space, training, data, output, search.data_sha256)
             loop.start(run_dir, settings, stale=(BEST_GENOTYPE, BEST_RECORD))
         loop.run_epochs(search, training.epochs, run_dir, "the search")
         assert search.best is not None
         return search.best["genotype"]
+
+
+def _check_same_data(run_dir: Path, data_sha256: str) -> None:
+    """A resumed search must see the data it started with (runs written before the
+    hash was recorded are trusted)."""
+    try:
+        recorded = json.loads((run_dir / SETTINGS).read_text()).get("data_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded is not None and recorded != data_sha256:
+        raise SearchError(
+            f"{run_dir}: the run started on data with content sha256 "
+            f"{short(recorded)}, this data has {short(data_sha256)}; resume it on the "
+            "same data (or start a new run directory)"
+        )
 
 
 def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:

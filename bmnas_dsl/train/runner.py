@@ -29,6 +29,7 @@ from torch import nn
 
 from bmnas_dsl.backend.compile import compile_genotype
 from bmnas_dsl.data.bank import FeatureBank, genotype_problems
+from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.losses import loss_function
@@ -201,7 +202,7 @@ def train_genotype(
         raise TrainError("; ".join(found))
     run_dir = Path(run_dir)
     source, module = compile_genotype(text, name)
-    record = _settings_record(text, name, data, settings)
+    record = _settings_record(text, name, data, settings, content_hash(bank))
     with torch_threads(settings.threads):
         trainer = Trainer(module, bank, settings)
         if resume:
@@ -218,12 +219,13 @@ def train_genotype(
 
 
 def _settings_record(
-    text: str, name: str, data: str, settings: TrainSettings
+    text: str, name: str, data: str, settings: TrainSettings, data_sha256: str
 ) -> dict[str, Any]:
     return {
         "genotype": Path(name).name,
         "genotype_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "data": data,
+        "data_sha256": data_sha256,
         "settings": asdict(settings),
     }
 
@@ -255,9 +257,16 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
         raise TrainError(
             f"{run_dir}: no readable {SETTINGS}; nothing to resume"
         ) from None
-    for key in ("genotype_sha256", "settings"):
+    what_of = {
+        "genotype_sha256": "genotype",
+        "settings": "settings",
+        "data_sha256": "data",
+    }
+    for key, what in what_of.items():
+        # Runs written before the data hash was recorded are trusted on that point.
+        if key == "data_sha256" and key not in started:
+            continue
         if started.get(key) != record[key]:
-            what = "genotype" if key == "genotype_sha256" else "settings"
             raise TrainError(
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
@@ -278,6 +287,8 @@ def _final_metrics(
         "train_seconds": round(trainer.seconds, 3),
         "parameters": parameter_count(trainer.model),
         "model": module.__doc__.splitlines()[0] if module.__doc__ else "",
-        **{k: record[k] for k in ("genotype", "genotype_sha256", "data")},
+        **{
+            k: record[k] for k in ("genotype", "genotype_sha256", "data", "data_sha256")
+        },
         "settings": record["settings"],
     }

@@ -1,5 +1,6 @@
-"""The plot of a search run: validation metric and losses per epoch, and the final
-architecture weights (alpha, beta, gamma) of every cell as labelled heatmaps."""
+"""The plot of a search run: validation metric, losses and the architecture weights'
+distance from uniform per epoch, and the architecture weights (alpha, beta, gamma) of
+the kept epoch, every cell's as labelled heatmaps."""
 
 from __future__ import annotations
 
@@ -39,12 +40,15 @@ def draw_run(run: Run) -> Figure:
         figure = Figure(figsize=(widest, sum(heights) + 0.5), layout="constrained")
         figure.suptitle(run.title, fontsize=12, fontweight="bold", x=0.01, ha="left")
         grid = figure.add_gridspec(len(heights), 1, height_ratios=heights)
-        top = grid[0].subgridspec(1, 2)
+        top = grid[0].subgridspec(1, 3 if run.convergence else 2)
         _metric(figure.add_subplot(top[0]), run)
         _losses(figure.add_subplot(top[1]), run)
+        if run.convergence:
+            _convergence(figure.add_subplot(top[2]), run)
         if run.cells:  # a footnote that constrained layout makes room for
             figure.supxlabel(
-                f"{ALPHA}, {BETA}, {GAMMA} of the final epoch ({run.epochs[-1]}), "
+                f"{ALPHA}, {BETA}, {GAMMA} of the kept epoch ({run.epochs[run.best]}, "
+                f"the genotype written; the run has {len(run.epochs)} epochs), "
                 "softmaxed as logged. Colours are scaled per panel; bold: the largest "
                 f"of each row (two for {ALPHA} and {BETA}, one for {GAMMA}), roughly "
                 "what derivation keeps.",
@@ -103,6 +107,23 @@ def _losses(axes: Axes, run: Run) -> None:
     axes.set_xlabel("epoch")
     if run.losses:
         axes.legend(fontsize=8, frameon=False)
+    _integer_epochs(axes, run)
+
+
+CONVERGENCE_STYLE = {"alpha": (ALPHA, "#2f9e44"), "beta": (BETA, "#7048e8")}
+CONVERGENCE_STYLE["gamma"] = (GAMMA, "#e8590c")
+
+
+def _convergence(axes: Axes, run: Run) -> None:
+    for group, values in run.convergence.items():
+        label, colour = CONVERGENCE_STYLE[group]
+        axes.plot(run.epochs, values, label=label, color=colour, linewidth=1.4)
+    axes.axhline(1.0, color="#adb5bd", linewidth=0.8, linestyle=":")
+    axes.axvline(run.epochs[run.best], color="#adb5bd", linewidth=0.8, linestyle="--")
+    axes.set_title("architecture weights: entropy / uniform", fontsize=10)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("normalised entropy (1 = uniform)")
+    axes.legend(fontsize=8, frameon=False)
     _integer_epochs(axes, run)
 
 

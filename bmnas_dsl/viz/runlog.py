@@ -7,7 +7,7 @@ gives one clear `VizError` instead of a failure half-way through drawing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,10 @@ class Run:
     epochs: tuple[int, ...]
     val_metric: tuple[float, ...]
     losses: dict[str, tuple[float, ...]]  # the curves of CURVES present in every line
-    cells: tuple[CellWeights, ...]  # empty when the log carries no weights
-
+    cells: tuple[CellWeights, ...]  # of the kept epoch; empty when none are logged
     best: int  # index of the kept epoch (best.json, else runs.log.best_index)
+    # Normalised entropy per epoch of alpha, beta, gamma (1 = uniform), when logged.
+    convergence: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 def _vector(value: Any) -> tuple[float, ...]:
@@ -172,11 +173,11 @@ def read_run(run_dir: str | Path) -> Run:
     best = max(i for i, r in enumerate(records) if r["epoch"] == kept)
     settings = _settings(path)
     space = settings.get("space", {}) if isinstance(settings.get("space"), dict) else {}
-    try:
-        cells = _cells(records[-1], space)
+    try:  # the heatmaps show the weights of the genotype the search kept
+        cells = _cells(records[best], space)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise VizError(
-            f"{log}: the last line's alpha/beta/gamma are malformed ({exc})"
+            f"{log}: the kept epoch's alpha/beta/gamma are malformed ({exc})"
         ) from None
     losses = {
         key: tuple(float(r[key]) for r in records)
@@ -198,4 +199,22 @@ def read_run(run_dir: str | Path) -> Run:
         losses=losses,
         cells=cells,
         best=best,
+        convergence=_convergence(records),
     )
+
+
+def _convergence(records: list[dict[str, Any]]) -> dict[str, tuple[float, ...]]:
+    """Each group's normalised entropy per epoch, for the groups every line logs."""
+    series = {}
+    for group in ("alpha", "beta", "gamma"):
+        values = []
+        for record in records:
+            figures = record.get("convergence")
+            entry = figures.get(group) if isinstance(figures, dict) else None
+            value = entry.get("entropy") if isinstance(entry, dict) else None
+            if not is_number(value):
+                break
+            values.append(float(value))
+        else:
+            series[group] = tuple(values)
+    return series

@@ -4,12 +4,11 @@ load into the generated module and into `bmnas export`, resume, numeric guards, 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_bmnas
+from conftest import REPO, run_bmnas
 
 from bmnas_dsl.backend.loader import import_generated
 from bmnas_dsl.data.bank import FeatureBank, save_bank
@@ -460,9 +459,8 @@ def test_cli_train_argument_errors(write, tmp_path, args, message):
 
 
 def test_cli_train_refuses_a_genotype_for_other_data(tmp_path):
-    repo = Path(__file__).resolve().parent.parent
     result = run_bmnas(
-        "train", str(repo / "examples" / "sum.bmg"), "--data", "mfeat", "-o", "r"
+        "train", str(REPO / "examples" / "sum.bmg"), "--data", "mfeat", "-o", "r"
     )
     assert result.returncode == 1
     assert "feature 'video.layer4' of the genotype is not in the bank" in result.stderr

@@ -6,15 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from bmnas_dsl.experiments import ablation
 from bmnas_dsl.lang.parser import parse
 from bmnas_dsl.passes.pipeline import analyse_text
-
-REPO = Path(__file__).resolve().parent.parent
 
 # Two modalities with different feature counts; c2 reads the earlier cell c1.
 GENOTYPE = """\
