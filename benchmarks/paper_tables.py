@@ -25,7 +25,9 @@ Rows (genotype transformations in bmnas_dsl/experiments/ablation.py):
   or AoA; Searched is the searched genotype itself.
 - Table 6 (same cells, other inputs): Late fusion (every cell reads the pooled vector of
   each backbone); Random (per seed, --random-draws draws, draw d from numpy's
-  default_rng([s, d])); Searched.
+  default_rng([s, d])); Searched (paper derivation): a second search per seed with
+  `--selection paper` (the cells' inputs from alpha, eq. 3: the released behaviour),
+  its own genotype trained like the others; Searched.
 - Unimodal: each backbone's own classifier (test accuracy from the bank, one number) and
   "m only (searched cells)", the searched genotype with its feature inputs moved to
   modality m at the same depth.
@@ -50,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,9 @@ from bmnas_dsl.train.settings import TrainSettings
 REPO = Path(__file__).resolve().parent.parent
 FUSION_ROWS = ("Sum", "ConcatFC", "MHA", "AoA")
 SEARCHED, LATE, RANDOM = "Searched", "Late fusion", "Random"
+# The same search with the paper's derivation of the cells' inputs from alpha (eq. 3,
+# the released behaviour, `--selection paper`): a row of its own in Table 6.
+PAPER = "Searched (paper derivation)"
 VAL_ROWS = (SEARCHED, *FUSION_ROWS, LATE)  # the rows the epoch count is chosen on
 QUICK_SPACE = {"C": 8, "L": 4}  # --quick: the search's smallest sensible network
 
@@ -194,10 +199,13 @@ def comparable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_settings(
-    bank: FeatureBank, config: Config, seed: int
+    bank: FeatureBank, config: Config, seed: int, selection: str | None = None
 ) -> tuple[Any, Training, dict[str, Any]]:
-    """The search space and training of a seed's search, and the record of both."""
+    """The search space and training of a seed's search (`selection`: other than the
+    default's), and the record of both."""
     training = Training(epochs=config.search_epochs, seed=seed, threads=config.threads)
+    if selection is not None:
+        training = replace(training, selection=selection)
     space = space_for(bank, **config.space_knobs)
     return space, training, {"space": space.to_json(), "training": asdict(training)}
 
@@ -235,8 +243,10 @@ def train_unit_valid(unit: dict[str, Any], text: str, settings: TrainSettings) -
 
 
 # -- units ----------------------------------------------------------------------------
-def search_unit(bank: FeatureBank, config: Config, seed: int) -> dict[str, Any]:
-    space, training, settings = search_settings(bank, config, seed)
+def search_unit(
+    bank: FeatureBank, config: Config, seed: int, selection: str | None = None
+) -> dict[str, Any]:
+    space, training, settings = search_settings(bank, config, seed, selection)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         # The search reports every epoch on stderr; this driver prints one line per unit.
@@ -395,25 +405,16 @@ def run(config: Config, out: Path) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     bank = resolve_data(config.data)
     store = Store(out)
-    searches = {}
-    for seed in range(config.seeds):
-
-        def make(seed: int = seed) -> dict[str, Any]:
-            unit = search_unit(bank, config, seed)
-            log(f"  search seed {seed}: {unit['search_seconds']:.1f} s")
-            return unit
-
-        current = search_settings(bank, config, seed)[2]
-        searches[seed] = store.get(
-            f"{config.tag}/search/s{seed}",
-            lambda u, c=current, s=seed: search_unit_valid(u, c, config, s),
-            make,
-        )
+    searches = {s: searched_unit(store, bank, config, s) for s in range(config.seeds)}
+    paper = {
+        s: searched_unit(store, bank, config, s, "paper") for s in range(config.seeds)
+    }
     epochs = choose_epochs(store, bank, config, searches)
     log(f"training epochs: {epochs['chosen']} ({epochs['source']})")
     results: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for seed in range(config.seeds):
         rows = variants(searches[seed]["genotype"], bank, seed, config.random_draws)
+        rows[PAPER] = paper[seed]["genotype"]
         settings = TrainSettings(
             epochs=epochs["chosen"], seed=seed, threads=config.threads, holdout="test"
         )
@@ -422,6 +423,10 @@ def run(config: Config, out: Path) -> dict[str, Any]:
             unit = trained(store, key, text, bank, config, settings, row)
             results.setdefault(row.split("/")[0], {}).setdefault(seed, []).append(unit)
     report = summarise(config, bank, searches, epochs, results)
+    report["search"]["paper_per_seed"] = [
+        {"seed": s, "cells": ablation.describe(u["genotype"])}
+        for s, u in sorted(paper.items())
+    ]
     report["units"] = {
         "computed": store.computed,
         "reused": store.reused,
@@ -434,10 +439,37 @@ def run(config: Config, out: Path) -> dict[str, Any]:
     )
     report["unit_seconds"] = {
         "search": round(sum(u["wall_seconds"] for u in searches.values()), 1),
+        "search_paper_derivation": round(
+            sum(u["wall_seconds"] for u in paper.values()), 1
+        ),
         "choose_epochs_training": epochs.get("train_seconds_total", 0.0),
         "test_training": round(test_seconds, 1),
     }
     return report
+
+
+def searched_unit(
+    store: Store,
+    bank: FeatureBank,
+    config: Config,
+    seed: int,
+    selection: str | None = None,
+) -> dict[str, Any]:
+    """The search of one seed (with `selection`, other than the default's), reused
+    when a unit with the same settings exists."""
+    folder = "search" if selection is None else f"search-{selection}"
+
+    def make() -> dict[str, Any]:
+        unit = search_unit(bank, config, seed, selection)
+        log(f"  {folder} seed {seed}: {unit['search_seconds']:.1f} s")
+        return unit
+
+    current = search_settings(bank, config, seed, selection)[2]
+    return store.get(
+        f"{config.tag}/{folder}/s{seed}",
+        lambda u: search_unit_valid(u, current, config, seed),
+        make,
+    )
 
 
 # -- summaries and tables -------------------------------------------------------------
@@ -581,6 +613,7 @@ def markdown(report: dict[str, Any]) -> str:
     t6 = [
         line(RANDOM, label=f"Random ({seeds} seeds x {draws} draws)"),
         line(LATE),
+        line(PAPER),
         line(SEARCHED),
     ]
     search = report["search"]
@@ -624,7 +657,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         table(["", "seconds"], cost),
         "",
-        "**Searched genotypes**",
+        "**Searched genotypes** (the default search; the paper derivation's below)",
         "",
         table(
             [
@@ -637,6 +670,11 @@ def markdown(report: dict[str, Any]) -> str:
             ],
             genos,
             left=3,
+        ),
+        "",
+        table(
+            ["seed", f"{PAPER}: cells (inputs): ops"],
+            [[str(p["seed"]), p["cells"]] for p in search.get("paper_per_seed", [])],
         ),
         "",
         f"**Training epochs: {epochs['chosen']}** ({epochs['source']})",

@@ -26,6 +26,8 @@ def resolve_data(spec: str) -> FeatureBank:
         raise BankError(f"{spec}: is a directory, not a feature bank (.npz)")
     if spec and path.exists():
         return _load_untrusted(path)
+    if "/" in spec or spec.endswith(".npz"):  # meant as a path, not as a name
+        raise BankError(f"{spec}: no such file (a feature bank, docs/data.md)")
     raise BankError(
         f"unknown data '{spec}': give a registered name ({', '.join(NAMES)}; "
         "mfeat:VIEW,VIEW selects views) or the path of a feature bank (.npz)"

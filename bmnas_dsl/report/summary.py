@@ -219,8 +219,14 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def markdown_table(rows: list[tuple[str, str]]) -> str:
+    """A two-column markdown table; a `|` inside a cell (`max |Δlogit|`) is escaped, or
+    it would split the cell."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
     lines = ["| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in rows]
+    lines += [f"| {cell(key)} | {cell(value)} |" for key, value in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -208,6 +208,9 @@ def test_data_errors_are_one_line(tmp_path):
         (["data", "NOPE"], ["unknown data 'NOPE'", "mfeat, planted"]),
         (["data", ""], ["unknown data ''"]),
         (["data", "planted:x"], ["unknown data 'planted:x'"]),
+        # A path that does not exist is said to be missing, not an unknown name.
+        (["data", "/nonexistent/bank.npz"], ["/nonexistent/bank.npz: no such file"]),
+        (["data", "bank.npz"], ["bank.npz: no such file"]),
         (["data", "mfeat:nope"], ["nope"]),
         (["data", str(tmp_path)], ["is a directory"]),
         (["data", str(tmp_path / "text.npz")], ["not a feature bank"]),

@@ -266,3 +266,14 @@ def test_report_of_a_malformed_search_log(pipeline, tmp_path):
     (search / "log.jsonl").write_text("\n".join([*lines[:-1], json.dumps(entry)]))
     result = report(pipeline, search=search)
     assert_one_line_error(result, f"log.jsonl:{len(lines)}:", "no 'seconds'")
+
+
+def test_report_markdown_escapes_pipes_inside_cells():
+    # `max |Δlogit|` in a cell would split it into more columns than the header has.
+    from bmnas_dsl.report.summary import markdown_table
+
+    table = markdown_table([("ONNX parity", "max |Δlogit| 3.3e-06"), ("a|b", "c")])
+    rows = table.splitlines()[2:]
+    assert rows == ["| ONNX parity | max \\|Δlogit\\| 3.3e-06 |", "| a\\|b | c |"]
+    # Unescaped pipes: each row has exactly the three of its two cells.
+    assert all(r.replace("\\|", "").count("|") == 3 for r in rows)
