@@ -100,6 +100,9 @@ LEGACY_SEARCH_TRAINING = {
     "weight_decay": 3e-4,
     "arch_lr": 3e-4,
     "arch_weight_decay": 1e-3,
+    # Knobs added later (issue #12); a unit without settings predates them.
+    "warmup_epochs": 0,
+    "selection": "paper",
 }
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from bmnas_dsl.cli.common import EXIT_OK, Subparsers
+from bmnas_dsl.cli.search_flags import add_knobs, space_knobs, training_of
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import LOG
-from bmnas_dsl.search.settings import Training
-from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
 
 # What helps architecture weights that barely move (docs/search.md, "Convergence").
 CONVERGENCE_HINT = "more architecture steps help: raise --arch-lr or --epochs"
@@ -34,60 +32,6 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     add_knobs(search)
     search.set_defaults(run=run)
-
-
-def add_knobs(search: argparse.ArgumentParser) -> None:
-    """The flags of the search space and of its training, in `--help` order. A new knob
-    is a flag here and a field in `space_knobs` or `training_of`."""
-    # Defaults come from the settings classes (torch-free): one source of truth.
-    searched, space = Training(), SearchSpace(features=(), classes=1)
-    search.add_argument("--epochs", type=int, default=searched.epochs)
-    search.add_argument("--seed", type=int, default=searched.seed)
-    search.add_argument("--cells", type=int, default=space.cells, metavar="N")
-    search.add_argument("--steps", type=int, default=space.steps, metavar="M")
-    search.add_argument(
-        "--node-multiplier", type=int, metavar="K", help="`out` = last K steps"
-    )
-    search.add_argument("--C", type=int, default=space.C)
-    search.add_argument("--L", type=int, default=space.L)
-    search.add_argument("--batch-size", type=int, default=searched.batch_size)
-    search.add_argument("--dropout", type=float, default=space.dropout)
-    search.add_argument(
-        "--ops", nargs="+", metavar="OP", help="op pool (default: all five)"
-    )
-    search.add_argument(
-        "--cell-inputs", choices=["any", "features"], default=space.cell_inputs
-    )
-    search.add_argument("--mixing", choices=["same", "separate"], default=space.mixing)
-    search.add_argument(
-        "--alternation", choices=["step", "epoch"], default=searched.alternation
-    )
-    search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-
-
-def space_knobs(args: argparse.Namespace) -> dict[str, Any]:
-    """The SearchSpace fields the flags set (the features come from the data)."""
-    return {
-        "C": args.C,
-        "L": args.L,
-        "cells": args.cells,
-        "steps": args.steps,
-        "node_multiplier": args.node_multiplier,
-        "ops": tuple(args.ops or PAPER_OPS),
-        "cell_inputs": args.cell_inputs,
-        "mixing": args.mixing,
-        "dropout": args.dropout,
-    }
-
-
-def training_of(args: argparse.Namespace) -> Training:
-    return Training(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        alternation=args.alternation,
-        threads=args.threads,
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,22 +59,23 @@ def run(args: argparse.Namespace) -> int:
     genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
     write_atomic(output, genotype)
     print(f"wrote {output} (run directory {run_dir})")
-    note = convergence_note(run_dir)
+    note = convergence_note(run_dir, sampling=training.selection == "sample")
     if note:
         print(note, file=sys.stderr)
     return EXIT_OK
 
 
-def convergence_note(run_dir: Path) -> str | None:
+def convergence_note(run_dir: Path, sampling: bool) -> str | None:
     """The one line that says the architecture weights stayed near uniform (from the
-    last epoch's record), or None."""
+    last epoch's record), or None; alpha does not count when inputs are sampled."""
     from bmnas_dsl.runs.log import read_log
     from bmnas_dsl.search.convergence import verdict
 
     figures = read_log(run_dir / LOG, SearchError)[-1].get("convergence")
     if not isinstance(figures, dict):
         return None
-    return verdict(figures, CONVERGENCE_HINT)
+    groups = ("beta", "gamma") if sampling else ("alpha", "beta", "gamma")
+    return verdict(figures, CONVERGENCE_HINT, groups)
 
 
 def _new_run(args: argparse.Namespace) -> tuple[str, str, Path]:

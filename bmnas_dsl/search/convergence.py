@@ -64,18 +64,23 @@ def of_cells(
     }
 
 
-def near_uniform(figures: dict[str, dict[str, float]]) -> bool:
-    return all(figures[g]["entropy"] > NEAR_UNIFORM for g in GROUPS if g in figures)
+def near_uniform(
+    figures: dict[str, dict[str, float]], groups: Sequence[str] = GROUPS
+) -> bool:
+    return all(figures[g]["entropy"] > NEAR_UNIFORM for g in groups if g in figures)
 
 
-def verdict(figures: dict[str, dict[str, float]], hint: str) -> str | None:
-    """One line when the weights stayed near uniform (None otherwise), saying by how
-    much and what helps (`hint`)."""
-    if not near_uniform(figures):
+def verdict(
+    figures: dict[str, dict[str, float]], hint: str, groups: Sequence[str] = GROUPS
+) -> str | None:
+    """One line when the weights of `groups` stayed near uniform (None otherwise),
+    saying by how much and what helps (`hint`). A sampling search passes beta and
+    gamma only: its cells' inputs are chosen without alpha, which does not train."""
+    if not near_uniform(figures, groups):
         return None
     parts = ", ".join(
         f"{g} entropy {figures[g]['entropy']:.3f}, top {figures[g]['top']:.2f}x"
-        for g in GROUPS
+        for g in groups
         if g in figures
     )
     return (

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from typing import Any
 
 import torch
 
-from bmnas_dsl.lang.printer import genotype_to_bmg
+from bmnas_dsl.lang.printer import Genotype, MetaValue, genotype_to_bmg
+from bmnas_dsl.search import select
 from bmnas_dsl.search.derive import derive_genotype
+
+# `search` below is a bmnas_dsl.search.runner.Search (its space, training settings, data
+# name and hash, seconds, hypernet, validation batch and score); typed loosely because
+# the runner imports this module.
+Search = Any
+
+# Training fields that are not knobs of the result (how fast, not what).
+_NOT_META = ("threads", "seed", "epochs", "alternation")
 
 
 def model_name(data: str) -> str:
@@ -19,34 +30,56 @@ def model_name(data: str) -> str:
     return f"searched_{stem}"[:64]
 
 
-def derive_bmg(search: Any, epoch: int, val_metric: float) -> str:
-    """Derive (paper eq. 3 and 11) and print with the same printer as `bmnas fmt`.
+def with_pairs(genotype: Genotype, pairs: select.Pairs | None) -> Genotype:
+    """The genotype with cell k reading pairs[k] (the cell bodies unchanged)."""
+    if pairs is None:
+        return genotype
+    cells = tuple(
+        dataclasses.replace(cell, x=x, y=y)
+        for cell, (x, y) in zip(genotype.cells, pairs, strict=True)
+    )
+    return Genotype(cells=cells)
 
-    `search` is a `bmnas_dsl.search.runner.Search` (its space, training settings, data
-    name, seconds and hypernet); typed loosely because the runner calls this module."""
+
+def derive_bmg(
+    search: Search,
+    epoch: int,
+    val_metric: float,
+    pairs: select.Pairs | None = None,
+    extra: dict[str, MetaValue] | None = None,
+    seconds: float | None = None,
+) -> str:
+    """Derive (paper eq. 3 and 11) and print with the same printer as `bmnas fmt`;
+    with `pairs`, the cells read those inputs instead of alpha's (the bodies still
+    come from beta and gamma)."""
     space, training = search.space, search.training
     with torch.no_grad():
         weights = search.model.cell_weights()
     genotype = derive_genotype(
         weights, len(space.features), space.ops, space.cell_inputs, space.mixing
     )
-    meta = {
+    knobs = {
+        k: v for k, v in dataclasses.asdict(training).items() if k not in _NOT_META
+    }
+    meta: dict[str, MetaValue] = {
         "dataset": search.data,
         "data_sha256": search.data_sha256,
         "seed": training.seed,
         "epoch": epoch,
         "val_metric": round(val_metric, 6),
         "metric": "weighted_f1" if space.task == "multilabel" else "accuracy",
-        "search_seconds": round(search.seconds, 2),
+        "search_seconds": round(search.seconds if seconds is None else seconds, 2),
         "ops": " ".join(space.ops),
         "cell_inputs": space.cell_inputs,
         "mixing": space.mixing,
         "alternation": training.alternation,
         "epochs": training.epochs,
         "first_order": True,
+        **knobs,
+        **(extra or {}),
     }
     return genotype_to_bmg(
-        genotype,
+        with_pairs(genotype, pairs),
         model_name=model_name(search.data),
         features=space.features,
         C=space.C,
@@ -57,3 +90,53 @@ def derive_bmg(search: Any, epoch: int, val_metric: float) -> str:
         node_multiplier=space.out_steps,
         meta=meta,
     )
+
+
+def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float) -> str:
+    """`--selection sample`'s genotype (search/select.py): candidates scored by the
+    supernet on validation, the best `rerank` re-ranked by a short training.
+    `start`: when the selection began (its time is search time)."""
+    space, training = search.space, search.training
+    # Its own stream: the candidates do not depend on how many updates were drawn.
+    generator = torch.Generator().manual_seed(training.seed)
+    candidates = select.candidate_pairs(space, training.candidates, generator)
+    inputs, labels = search.batch(search.val_index)
+    scores = select.score_candidates(
+        search.model,
+        inputs,
+        labels,
+        candidates,
+        search.loss,
+        search.score,
+    )
+    order = select.rank(scores, training.rank_by)
+    shortlist = order[: training.rerank]
+
+    def text(index: int, extra: dict[str, MetaValue], seconds: float) -> str:
+        supernet = {"selection_supernet_val": round(scores[index][0], 6)}
+        return derive_bmg(
+            search,
+            epoch,
+            scores[index][0],
+            candidates[index],
+            {**supernet, **extra},
+            seconds,
+        )
+
+    if not shortlist:
+        winner, extra = order[0], {}
+    else:
+        drafts = [text(i, {}, search.seconds) for i in shortlist]
+        trained = select.rerank_scores(
+            drafts,
+            search.bank,
+            training.rerank_epochs,
+            training.seed,
+            training.threads,
+            search.data,
+            training.rerank_tail,
+        )
+        winner = select.choose(shortlist, trained)
+        extra = {"selection_rerank_val": round(trained[shortlist.index(winner)], 6)}
+    record["selection_val"] = scores[winner][0]
+    return text(winner, extra, search.seconds + time.perf_counter() - start)

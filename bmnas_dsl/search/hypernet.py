@@ -209,7 +209,16 @@ class Hypernet(nn.Module):
             )
         return result
 
-    def forward(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self,
+        pooled: list[torch.Tensor],
+        pairs: list[tuple[int, int]] | None = None,
+    ) -> torch.Tensor:
+        """The supernet; with `pairs`, cell k reads exactly nodes pairs[k] = (x, y) of S
+        instead of the alpha mixture (`--selection sample`), as the derived network
+        will: only the features named are reshaped."""
+        if pairs is not None:
+            return self._forward_pairs(pooled, pairs)
         nodes = [reshape(f) for reshape, f in zip(self.reshape, pooled, strict=True)]
         same = self.space.mixing == "same"
         outputs = []
@@ -221,4 +230,25 @@ class Hypernet(nn.Module):
             out = cell(x, y, weights.beta_a, beta_b, weights.gamma)
             outputs.append(out)
             nodes.append(out)
+        return self.head(torch.cat(outputs, dim=1))
+
+    def _forward_pairs(
+        self, pooled: list[torch.Tensor], pairs: list[tuple[int, int]]
+    ) -> torch.Tensor:
+        features = len(self.reshape)
+        reshaped: dict[int, torch.Tensor] = {}
+        outputs: list[torch.Tensor] = []
+
+        def node(index: int) -> torch.Tensor:
+            if index >= features:
+                return outputs[index - features]
+            if index not in reshaped:
+                reshaped[index] = self.reshape[index](pooled[index])
+            return reshaped[index]
+
+        same = self.space.mixing == "same"
+        weights = self.cell_weights()
+        for cell, w, (i, j) in zip(self.cells, weights, pairs, strict=True):
+            beta_b = w.beta_a if same else w.beta_b
+            outputs.append(cell(node(i), node(j), w.beta_a, beta_b, w.gamma))
         return self.head(torch.cat(outputs, dim=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -25,11 +26,13 @@ from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
 from bmnas_dsl.runs.log import Best, improves, write_best
 from bmnas_dsl.search import convergence
-from bmnas_dsl.search.emit import derive_bmg
+from bmnas_dsl.search.emit import derive_bmg, select_bmg
 from bmnas_dsl.search.hypernet import Hypernet
+from bmnas_dsl.search.select import Pairs, sample_pairs
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
 
+EVAL_SAMPLES = 8  # assignments averaged by a sampling search's per-epoch validation
 # A derivation: (search, epoch, validation metric) -> the epoch's genotype as .bmg text.
 Derive = Callable[["Search", int, float], str]
 
@@ -111,6 +114,19 @@ class Search:
         inputs = [x.index_select(0, index) for x in self.inputs]
         return inputs, self.labels.index_select(0, index)
 
+    @property
+    def sampling(self) -> bool:
+        """Whether cells read sampled input pairs instead of the alpha mixture."""
+        return self.training.selection == "sample"
+
+    def pairs(self) -> Pairs | None:
+        """A fresh input assignment per update with `--selection sample`, else None."""
+        return sample_pairs(self.space, self.generator) if self.sampling else None
+
+    def score(self, logits: torch.Tensor, labels: torch.Tensor) -> float:
+        """The task's primary validation metric of these logits."""
+        return metric(self.space.task, logits, labels)
+
     def _step(self, index: torch.Tensor, architecture: bool, number: int = 1) -> float:
         """One update of either the architecture or the weights; the other set is frozen
         (no gradient is even computed for it). NumericError on a NaN or Inf."""
@@ -125,7 +141,9 @@ class Search:
             self.model.train()
             optimiser.zero_grad(set_to_none=True)
             inputs, labels = self.batch(index)
-            loss = self.loss(self.model(inputs), labels)
+            pairs = self.pairs()
+            logits = self.model(inputs, None if pairs is None else list(pairs))
+            loss = self.loss(logits, labels)
             value = float(loss.detach())
             check_loss(value, where)
             loss.backward()
@@ -148,7 +166,13 @@ class Search:
         ]
         train_batches, val_batches = train.split(size), val.split(size)
         weight_losses, arch_losses = [], []
-        if self.training.alternation == "step":
+        # Warm-up: weights only, so that alpha starts from a trained supernet rather
+        # than from one whose every op is still at random.
+        if self.epoch < self.training.warmup_epochs:
+            weight_losses = [
+                self._step(batch, False, n) for n, batch in enumerate(train_batches, 1)
+            ]
+        elif self.training.alternation == "step":
             # DARTS: one architecture step on a validation batch, then one weight step.
             for number, batch in enumerate(train_batches):
                 val_batch = val_batches[number % len(val_batches)]
@@ -166,16 +190,26 @@ class Search:
         # A last step can overflow a weight before any loss shows it: never checkpoint
         # such a state.
         check_tensors(self.named_weights, f"epoch {self.epoch + 1}", "the weight")
-        return {
-            "train_loss": sum(weight_losses) / len(weight_losses),
-            "arch_loss": sum(arch_losses) / len(arch_losses),
-        }
+        record = {"train_loss": sum(weight_losses) / len(weight_losses)}
+        if arch_losses:  # none during warm-up
+            record["arch_loss"] = sum(arch_losses) / len(arch_losses)
+        return record
 
     def evaluate(self) -> dict[str, float]:
+        """Validation loss and metric; with sampling, of the supernet averaged over
+        EVAL_SAMPLES assignments drawn from a fixed stream (the same every epoch, and
+        apart from the training stream so that evaluating does not change training)."""
         self.model.eval()
         with torch.no_grad():
             inputs, labels = self.batch(self.val_index)
-            logits = self.model(inputs)
+            if not self.sampling:
+                logits = self.model(inputs)
+            else:
+                stream = torch.Generator().manual_seed(self.training.seed)
+                draws = [sample_pairs(self.space, stream) for _ in range(EVAL_SAMPLES)]
+                # Mean logits: defined for multiclass and multilabel alike.
+                outputs = [self.model(inputs, list(p)) for p in draws]
+                logits = torch.stack(outputs).mean(0)
         return {
             "val_loss": float(self.loss(logits, labels)),
             "val_metric": metric(self.space.task, logits, labels),
@@ -184,8 +218,18 @@ class Search:
     def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         """Derive the epoch's genotype, keep it when it is the best so far (best.bmg,
         best.json), and return the epoch's log entry."""
-        genotype = self.derive(self, self.epoch, record["val_metric"])
-        if improves(record["val_metric"], self.best and self.best["val_metric"]):
+        final = self.sampling and self.epoch == self.training.epochs
+        if final:
+            # `--selection sample` chooses the cells' inputs once, after the last epoch
+            # (search/select.py); that genotype is the result. Its time is search time.
+            start = time.perf_counter()
+            genotype = select_bmg(self, self.epoch, record, start)
+            self.seconds += time.perf_counter() - start
+        else:
+            genotype = self.derive(self, self.epoch, record["val_metric"])
+        if final or improves(
+            record["val_metric"], self.best and self.best["val_metric"]
+        ):
             self.best = {
                 "epoch": self.epoch,
                 "val_metric": record["val_metric"],
@@ -287,7 +331,12 @@ def run_search(
     derive: Derive = derive_bmg,
 ) -> str:
     """Search for `training.epochs` epochs (continuing from the run directory's checkpoint
-    when `resume`); return the best genotype's .bmg text (also in run_dir/best.bmg)."""
+    when `resume`); return the best genotype's .bmg text (also in run_dir/best.bmg).
+
+    With `--selection paper` the genotype of every epoch is derived from alpha and the
+    best epoch's is kept. With `--selection sample` the cells' inputs are chosen once,
+    after the last epoch (search/select.py), and that genotype is the result; earlier
+    epochs' log lines carry the alpha-derived genotype (alpha does not train then)."""
     found = space.problems() + training.problems()
     if found:
         raise SearchError("; ".join(found))
@@ -325,7 +374,8 @@ def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:
         data = json.loads((run_dir / SETTINGS).read_text())
         return (
             SearchSpace.from_json(data["space"]),
-            Training(**data["training"]),
+            # Runs recorded before --selection existed derived inputs from alpha.
+            Training(**{"selection": "paper", **data["training"]}),
             data["data"],
             data["output"],
         )

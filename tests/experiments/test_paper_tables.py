@@ -301,9 +301,13 @@ def test_search_units_are_checked_against_the_current_settings(monkeypatch):
         )
     # Without settings (an older unit): valid while the defaults are the legacy ones.
     legacy = {"seed": 0, "genotype": "bmg 1"}
-    assert driver.search_unit_valid(legacy, current, config, 0)
-    monkeypatch.setitem(driver.LEGACY_SEARCH_TRAINING, "weight_lr", 1e-2)
+    # Such units predate --selection sample (issue #12): stale under today's default...
     assert not driver.search_unit_valid(legacy, current, config, 0)
+    # ...and reused where the current settings are still the legacy ones.
+    paper = {**current, "training": {**current["training"], "selection": "paper"}}
+    assert driver.search_unit_valid(legacy, paper, config, 0)
+    monkeypatch.setitem(driver.LEGACY_SEARCH_TRAINING, "weight_lr", 1e-2)
+    assert not driver.search_unit_valid(legacy, paper, config, 0)
 
 
 def test_legacy_defaults_are_the_current_defaults(monkeypatch):
@@ -317,8 +321,12 @@ def test_legacy_defaults_are_the_current_defaults(monkeypatch):
     space = driver.comparable(SearchSpace(features=(), classes=2).to_json())
     assert {k: space[k] for k in driver.LEGACY_SPACE} == driver.LEGACY_SPACE
     training = driver.asdict(driver.Training())
-    legacy = driver.LEGACY_SEARCH_TRAINING
+    # Issue #12 changed the selection's default: units without settings are stale.
+    legacy = {
+        k: v for k, v in driver.LEGACY_SEARCH_TRAINING.items() if k != "selection"
+    }
     assert {k: training[k] for k in legacy} == legacy
+    assert training["selection"] != driver.LEGACY_SEARCH_TRAINING["selection"]
 
 
 @pytest.mark.parametrize(

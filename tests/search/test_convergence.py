@@ -45,3 +45,18 @@ def test_the_verdict_speaks_only_for_near_uniform_weights():
     assert "alpha entropy 0.995, top 1.10x" in line and "raise --arch-lr" in line
     moved = {**still, "gamma": {"entropy": 0.6, "top": 3.0}}
     assert convergence.verdict(moved, "raise --arch-lr") is None
+
+
+def test_a_sampling_search_is_judged_on_beta_and_gamma_only():
+    # alpha never trains when the inputs are sampled: it must not raise the note.
+    figures = {
+        "alpha": {"entropy": 1.0, "top": 1.0},
+        "beta": {"entropy": 0.7, "top": 1.6},
+        "gamma": {"entropy": 0.8, "top": 2.5},
+    }
+    assert convergence.verdict(figures, "hint") is None  # beta, gamma moved
+    assert convergence.verdict(figures, "hint", ("beta", "gamma")) is None
+    still = {**figures, "gamma": {"entropy": 0.999, "top": 1.01}}
+    still["beta"] = {"entropy": 0.995, "top": 1.05}
+    line = convergence.verdict(still, "hint", ("beta", "gamma"))
+    assert line is not None and "alpha" not in line

@@ -376,7 +376,8 @@ def test_a_nan_architecture_gradient_stops_the_search(tmp_path, monkeypatch):
 
     bank = make_planted(size=200)
     space = runner.space_for(bank, C=8, L=2, cells=1, steps=1)
-    training = runner.Training(epochs=3, batch_size=32, threads=1)
+    # Alpha gets gradients with the paper's selection (`sample` does not read it).
+    training = runner.Training(epochs=3, batch_size=32, threads=1, selection="paper")
     original = runner.Search.run_epoch
 
     def poisoned(self):
