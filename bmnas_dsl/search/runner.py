@@ -227,16 +227,13 @@ class Search:
             self.seconds += time.perf_counter() - start
         else:
             genotype = self.derive(self, self.epoch, record["val_metric"])
-        if final or improves(
-            record["val_metric"], self.best and self.best["val_metric"]
-        ):
-            self.best = {
-                "epoch": self.epoch,
-                "val_metric": record["val_metric"],
-                "genotype": genotype,
-            }
+        # The kept genotype's own validation metric: with sampling, the supernet's score
+        # of the selected assignment (its meta's val_metric), not the epoch's average.
+        value = record.get("selection_val", record["val_metric"])
+        if final or improves(value, self.best and self.best["val_metric"]):
+            self.best = {"epoch": self.epoch, "val_metric": value, "genotype": genotype}
             write_atomic(run_dir / BEST_GENOTYPE, genotype)
-            write_best(run_dir, Best(self.epoch, record["val_metric"]))
+            write_best(run_dir, Best(self.epoch, value))
         return self.log_entry(record, genotype)
 
     def log_entry(self, record: dict[str, Any], genotype: str) -> dict[str, Any]:
