@@ -678,6 +678,7 @@ def markdown(report: dict[str, Any]) -> str:
         table(
             ["seed", f"{PAPER}: cells (inputs): ops"],
             [[str(p["seed"]), p["cells"]] for p in search.get("paper_per_seed", [])],
+            left=2,
         ),
         "",
         f"**Training epochs: {epochs['chosen']}** ({epochs['source']})",

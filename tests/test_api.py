@@ -73,3 +73,11 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_the_lazy_table_lists_exactly_the_api_modules_names():
+    # bmnas_dsl/__init__.py cannot import bmnas_dsl.api to read its __all__ (that would
+    # load the front end on `import bmnas_dsl`), so the two lists are kept equal here.
+    from bmnas_dsl import _LAZY, api
+
+    assert {n for n, m in _LAZY.items() if m == "bmnas_dsl.api"} == set(api.__all__)
