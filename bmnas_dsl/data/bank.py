@@ -22,6 +22,7 @@ import numpy as np
 from bmnas_dsl.errors import BankError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.lang.ast import TASKS
+from bmnas_dsl.lang.names import declarable_problem
 
 FORMAT = "bmnas-feature-bank"
 VERSION = 1
@@ -89,6 +90,8 @@ def problems(bank: FeatureBank) -> list[str]:
     for name, array in bank.features.items():
         if name.count(".") != 1 or not all(name.split(".")):
             found.append(f"feature name '{name}' is not of the form modality.feature")
+        else:
+            found += _name_problems(name)
         if array.ndim < 2:
             found.append(
                 f"feature '{name}' has shape {array.shape}; expected (N, C, ...)"
@@ -112,6 +115,20 @@ def problems(bank: FeatureBank) -> list[str]:
         for name, size in bank.split_sizes().items():
             if size == 0:
                 found.append(f"the {name} split is empty")
+    return found
+
+
+def _name_problems(qualified: str) -> list[str]:
+    """A bank's names must be ones a genotype can declare: the search writes them into
+    its .bmg file, and `bmnas train` reads them back from one."""
+    found = []
+    for what, name in zip(("modality", "feature"), qualified.split("."), strict=True):
+        problem = declarable_problem(name)
+        if problem:
+            found.append(
+                f"{what} name '{name}' (of '{qualified}') {problem}; bank names follow "
+                "the .bmg naming rule (docs/language.md)"
+            )
     return found
 
 

@@ -6,10 +6,13 @@ import builtins
 import contextlib
 import difflib
 import keyword
+import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 MAX_IDENTIFIER_LENGTH = 64
+# What the grammar lexes as a name (grammar/bmg.lark, NAME): ASCII letters, digits, `_`.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ROLE_WORDS = frozenset({"x", "y", "out"})
 _PYTHON_NAMES = (
     frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
@@ -48,6 +51,15 @@ def identifier_problem(name: str) -> str | None:
     if name in _PYTHON_NAMES:
         return "is a Python builtin name"
     return None
+
+
+def declarable_problem(name: str) -> str | None:
+    """Why `name` cannot be declared in a .bmg file at all (the grammar cannot write it,
+    or validation refuses it), or None: for names made outside the language, such as a
+    feature bank's modality and feature names."""
+    if not NAME_PATTERN.fullmatch(name):
+        return "is not a .bmg name (ASCII letters, digits and _, not starting with a digit)"
+    return identifier_problem(name)
 
 
 def suggest(name: str, candidates: list[str] | Callable[[], list[str]]) -> str:
