@@ -77,8 +77,8 @@ def _resolve_cell(g: nx.MultiDiGraph, cell: str) -> dict[str, Any]:
     for name, node in steps.items():
         if node in live:
             continue
-        if g.nodes[node]["op"] == "Zero":
-            reason = "zero"
+        if g.nodes[node]["op"] == "Zero" and node in reachable:
+            reason = "zero"  # W002 says it; an unreachable Zero step gets W001 too
         elif name in folded:
             reason = "folded"
         elif node in reachable:

@@ -133,3 +133,20 @@ def test_cell_read_only_as_an_unused_y_is_pruned_with_its_own_reason():
     [w003] = [d for d in result.diagnostics if d.code == "W003"]
     assert "only read as a `y` input that no kept step uses" in w003.message
     assert (w003.span.line, w003.span.column) == (16, 10)
+
+
+def test_an_unreachable_zero_step_gets_w001_as_well_as_w002():
+    # The spec lists W001 for every step not reachable from `out`, Zero steps included;
+    # a Zero step that a kept step reads gets W002 only.
+    from bmnas_dsl.passes.pipeline import analyse_text
+
+    dead = MINIMAL.replace(
+        "        out = s1\n", "        z = Zero(x, y)\n        out = s1\n"
+    )
+    codes = [d.code for d in analyse_text(dead).diagnostics]
+    assert codes.count("W001") == 1 and codes.count("W002") == 1
+    read = MINIMAL.replace(
+        "        s1 = LinearGLU(x, y)\n",
+        "        z = Zero(x, y)\n        s1 = LinearGLU(z, y)\n",
+    )
+    assert [d.code for d in analyse_text(read).diagnostics] == ["W002"]
