@@ -59,6 +59,7 @@ from typing import Any
 import torch
 
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.data.resolve import resolve_data
 from bmnas_dsl.experiments import ablation
 from bmnas_dsl.fileio import write_atomic
@@ -270,6 +271,18 @@ def search_unit(
     }
 
 
+_HASHES: dict[int, tuple[FeatureBank, str]] = {}
+
+
+def bank_hash(bank: FeatureBank) -> str:
+    """The bank's content hash, computed once per bank object (one run trains a
+    hundred units on the same bank; the bank is never changed after loading)."""
+    kept = _HASHES.get(id(bank))
+    if kept is None or kept[0] is not bank:
+        kept = _HASHES[id(bank)] = (bank, content_hash(bank))
+    return kept[1]
+
+
 def train_unit(
     text: str, bank: FeatureBank, config: Config, settings: TrainSettings, name: str
 ) -> dict[str, Any]:
@@ -282,6 +295,7 @@ def train_unit(
             name=f"{slug(name)}.bmg",
             data=config.data,
             show_progress=False,
+            data_sha256=bank_hash(bank),
         )
         lines = (Path(folder) / "log.jsonl").read_text().splitlines()
     split, metric = settings.holdout, metrics["metric"]

@@ -24,12 +24,12 @@ from bmnas_dsl.backend.export import TOLERANCE
 from bmnas_dsl.backend.infer import InferError, open_session, run_session
 from bmnas_dsl.backend.weights import load_weights
 from bmnas_dsl.data.bank import FeatureBank
-from bmnas_dsl.errors import ReportError
+from bmnas_dsl.errors import ReportError, TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.metrics import primary_name, scores
+from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, LOG, METRICS, WEIGHTS
 from bmnas_dsl.runs.log import read_best, read_log
-from bmnas_dsl.train.runner import read_genotype
 
 ARCHITECTURE = "architecture.svg"
 CURVES = "curves.png"
@@ -132,7 +132,7 @@ def build_report(
         raise ReportError(f"{train_run}: a --holdout val run has no test metric")
     # Recompiled from the genotype, never imported from the run's model.py: a run
     # directory may come from someone else, and a .py file in it could run any code.
-    genotype = read_genotype(train_run / GENOTYPE)
+    genotype = read_genotype(train_run / GENOTYPE, TrainError)
     _, module = compile_genotype(genotype, str(train_run / GENOTYPE))
     model = module.Model()
     load_weights(model, train_run / WEIGHTS)

@@ -135,6 +135,7 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
             training.threads,
             search.data,
             training.rerank_tail,
+            search.data_sha256,
         )
         winner = select.choose(shortlist, trained)
         extra = {"selection_rerank_val": round(trained[shortlist.index(winner)], 6)}

@@ -132,6 +132,7 @@ def rerank_scores(
     threads: int | None,
     data: str,
     tail: int = 1,
+    data_sha256: str | None = None,
 ) -> list[float]:
     """Each genotype trained `epochs` epochs on the training split (the evaluation
     stage's own training, bmnas train --holdout val): the mean validation metric of
@@ -141,7 +142,13 @@ def rerank_scores(
     for text in texts:
         with tempfile.TemporaryDirectory() as folder:
             metrics = train_genotype(
-                text, bank, settings, folder, data=data, show_progress=False
+                text,
+                bank,
+                settings,
+                folder,
+                data=data,
+                show_progress=False,
+                data_sha256=data_sha256,
             )
             key = f"val_{metrics['metric']}"
             log = read_log(Path(folder) / LOG, SearchError, numbers=(key,))

@@ -37,24 +37,9 @@ from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
+from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
 from bmnas_dsl.train.settings import TrainSettings
-
-
-def read_genotype(path: Path) -> str:
-    """A run directory's genotype, read like any .bmg file (size limit, UTF-8): the
-    directory may come from someone else. FileNotFoundError passes through."""
-    from bmnas_dsl.lang.diagnostics import BmgError
-    from bmnas_dsl.passes.pipeline import Frontend, read_source
-
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    try:
-        return read_source(path)
-    except BmgError as exc:
-        raise TrainError(
-            Frontend(str(path), "", exc.diagnostics).render_diagnostics()
-        ) from None
 
 
 def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]:
@@ -191,6 +176,7 @@ def train_genotype(
     data: str = "",
     resume: bool = False,
     show_progress: bool = True,
+    data_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Train the genotype `text` on `bank`; return (and write) metrics.json's content.
 
@@ -202,7 +188,10 @@ def train_genotype(
         raise TrainError("; ".join(found))
     run_dir = Path(run_dir)
     source, module = compile_genotype(text, name)
-    record = _settings_record(text, name, data, settings, content_hash(bank))
+    # A caller that trains many genotypes on one bank (the search's re-ranking, the
+    # ablation driver) passes its hash: 0.13 s per call on the six-view bank.
+    data_sha256 = data_sha256 or content_hash(bank)
+    record = _settings_record(text, name, data, settings, data_sha256)
     with torch_threads(settings.threads):
         trainer = Trainer(module, bank, settings)
         if resume:
@@ -235,7 +224,7 @@ def read_settings(run_dir: str | Path) -> tuple[str, str, str, TrainSettings]:
     run_dir = Path(run_dir)
     try:
         record = json.loads((run_dir / SETTINGS).read_text())
-        text = read_genotype(run_dir / GENOTYPE)
+        text = read_genotype(run_dir / GENOTYPE, TrainError)
         return (
             text,
             record["genotype"],

@@ -177,8 +177,8 @@ ABSURD = [
 @pytest.mark.parametrize(
     ("text", "code"), [c[1:] for c in ABSURD], ids=[c[0] for c in ABSURD]
 )
-@pytest.mark.timeout(120)  # a hang fails here; speed is benchmarks/scaling.py's job
-def test_absurd_inputs_end_in_a_clear_answer_quickly(text, code):
+def test_absurd_inputs_end_in_a_clear_answer(text, code):
+    # What it costs is benchmarks/scaling.py's job (as ratios); here only the answer.
     result = analyse_text(text, "absurd.bmg")
     rendered = result.render_diagnostics()
     codes = [d.code for d in result.diagnostics if d.is_error]

@@ -348,8 +348,9 @@ def test_lane_order_is_a_local_optimum_of_the_drawn_crossings():
             assert crossings(swapped, lanes, 1.0, 2.5) >= score
 
 
-@pytest.mark.timeout(60)  # a hang guard: this took minutes before the lanes were fixed
 def test_a_chain_of_hundreds_of_cells_lays_out():
+    # This took minutes before the lanes were fixed; its cost is measured by
+    # benchmarks/scaling.py, not limited here.
     cells = 300
     result = analyse_text(chain(cells))
     assert result.ok
