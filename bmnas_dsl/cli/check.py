@@ -5,13 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, print_diagnostics
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    print_diagnostics,
+)
 from bmnas_dsl.passes.pipeline import analyse_file
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    check = subparsers.add_parser("check", help="parse and validate .bmg files")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check = add_command(
+        subparsers,
+        "check",
+        "parse and validate .bmg files",
+        "Every error and warning, located (FILE:LINE:COLUMN, code, message, the line "
+        "and a caret; docs/diagnostics in shared/spec/bmg-language.md). Exit 1 when a "
+        "file has an error; warnings alone exit 0.",
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help=".bmg files")
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     check.set_defaults(run=run)
 

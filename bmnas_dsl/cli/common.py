@@ -6,14 +6,33 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bmnas_dsl.errors import BmnasError
 from bmnas_dsl.lang.diagnostics import BmgError
 from bmnas_dsl.passes.pipeline import Frontend, analyse_file, read_source
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 PROVIDERS = ("auto", "cpu", "cuda")  # ONNX Runtime providers of `export` and `infer`
 
 # What `ArgumentParser.add_subparsers` returns; argparse gives it no public name.
 Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+
+
+class UsageError(BmnasError):
+    """A command line that cannot run as given (a required flag missing for this mode):
+    the command's usage and the message, exit 2, like argparse's own errors."""
+
+
+def add_command(
+    subparsers: Subparsers, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line `summary` (in `bmnas --help`) and its
+    `description` (in `bmnas NAME --help`)."""
+    return subparsers.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}. {description}",
+    )
 
 
 def print_diagnostics(result: Frontend) -> None:

@@ -5,15 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    load_valid,
+)
 from bmnas_dsl.fileio import write_atomic
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    compile_ = subparsers.add_parser(
-        "compile", help="generate a standalone PyTorch module"
+    compile_ = add_command(
+        subparsers,
+        "compile",
+        "generate a standalone PyTorch module",
+        "One Python file that needs only torch: `Model`, its inputs' names and "
+        "shapes, and the layers it uses (the generated-module contract of "
+        "shared/spec/cli.md). Written atomically; nothing is written for a file with "
+        "errors.",
     )
-    compile_.add_argument("file", metavar="FILE")
+    compile_.add_argument("file", metavar="FILE", help="a .bmg file")
     compile_.add_argument(
         "-o", "--output", required=True, metavar="MODEL.py", help="output file, or -"
     )

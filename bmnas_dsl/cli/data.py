@@ -5,14 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    load_valid,
+)
 from bmnas_dsl.errors import BankError
 from bmnas_dsl.passes.describe import describe
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    data = subparsers.add_parser(
-        "data", help="prepare, validate and describe a data set"
+    data = add_command(
+        subparsers,
+        "data",
+        "prepare, validate and describe a data set",
+        "Prepares a registered data set on first use (cached), validates a feature "
+        "bank (docs/data.md), and prints its modalities, features, splits, classes "
+        "and content hash; with --genotype, whether that genotype's inputs are in it.",
     )
     data.add_argument(
         "data", metavar="DATA", help="mfeat, mfeat:VIEW,..., planted or a bank path"
@@ -20,7 +31,7 @@ def add_parser(subparsers: Subparsers) -> None:
     data.add_argument(
         "--genotype", metavar="FILE", help="check its inputs against the bank"
     )
-    data.add_argument("--json", action="store_true")
+    data.add_argument("--json", action="store_true", help="one JSON object")
     data.set_defaults(run=run)
 
 

@@ -9,6 +9,7 @@ from bmnas_dsl.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     Subparsers,
+    add_command,
     print_diagnostics,
     read_text,
 )
@@ -18,8 +19,15 @@ from bmnas_dsl.passes.pipeline import analyse_text
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    fmt = subparsers.add_parser("fmt", help="print .bmg files in canonical form")
-    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt = add_command(
+        subparsers,
+        "fmt",
+        "print .bmg files in canonical form",
+        "The canonical layout (order, spacing, comments kept) on stdout, or checked "
+        "(--check) or rewritten atomically (--write). A file with errors is left as it "
+        "is and its errors printed.",
+    )
+    fmt.add_argument("files", nargs="+", metavar="FILE", help=".bmg files")
     mode = fmt.add_mutually_exclusive_group()
     mode.add_argument(
         "--check", action="store_true", help="exit 1 if a file is not canonical"

@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    load_valid,
+)
 from bmnas_dsl.passes.describe import describe, render_text
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    info = subparsers.add_parser("info", help="inputs, cells and parameter counts")
-    info.add_argument("file", metavar="FILE")
+    info = add_command(
+        subparsers,
+        "info",
+        "inputs, cells and parameter counts",
+        "What the network reads, its cells and steps, and its parameter count per "
+        "part (reshapes, cells, classifier), computed without torch.",
+    )
+    info.add_argument("file", metavar="FILE", help="a .bmg file")
     info.add_argument("--json", action="store_true", help="one JSON object")
     info.set_defaults(run=run)
 

@@ -5,14 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    load_valid,
+)
 from bmnas_dsl.ir.graph import dumps_json
 from bmnas_dsl.ir.render import render_text
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    ir = subparsers.add_parser("ir", help="dump the networkx IR of a .bmg file")
-    ir.add_argument("file", metavar="FILE")
+    ir = add_command(
+        subparsers,
+        "ir",
+        "dump the networkx IR of a .bmg file",
+        "The graph the back end compiles: one node per feature, reshape, step, cell "
+        "output and the classifier, with shapes and ops; as text, or node-link JSON.",
+    )
+    ir.add_argument("file", metavar="FILE", help="a .bmg file")
     ir.add_argument("--json", action="store_true", help="node-link JSON")
     ir.add_argument("--pruned", action="store_true", help="the pruned network's IR")
     ir.set_defaults(run=run)

@@ -1,5 +1,5 @@
 """`bmnas`'s entry point: parse, run the command's handler, map what it raises to an exit
-code (0 ok, 1 invalid input, 2 usage, 3 internal error) in this one place. Front-end
+code (0 ok, 1 invalid input, 2 usage, 3 internal error, 130 interrupted) in this one place. Front-end
 commands never import torch (measured by a test)."""
 
 from __future__ import annotations
@@ -10,24 +10,39 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bmnas_dsl.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from bmnas_dsl.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+)
+from bmnas_dsl.cli.knobs import fill_defaults
 from bmnas_dsl.cli.parser import build_parser
 from bmnas_dsl.errors import BmnasError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # with the command's usage, not bmnas's (argparse's default)
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    fill_defaults(args)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         try:
             status = run(args)
+        except UsageError as exc:
+            args.command_parser.print_usage(sys.stderr)
+            _error(args, str(exc))
+            status = EXIT_USAGE
         except BmnasError as exc:  # the user's to fix; the message says what and where
             status = _error(args, str(exc))
         if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
             sys.stdout.flush()  # a reader gone away shows here, not at Python's exit
         return status
     except KeyboardInterrupt:
-        return 130
+        return _interrupted(args)
     except BrokenPipeError:  # `bmnas info | head`: the reader left; not an error
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -51,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C: 130, as a shell expects; a run that can continue says how."""
+    hint = getattr(args, "resume_hint", None)
+    command = hint(args) if hint else None
+    if sys.stderr is not None:
+        where = f"; continue with: {command}" if command else ""
+        print(f"\nbmnas {args.command}: interrupted{where}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _error(args: argparse.Namespace, message: str) -> int:

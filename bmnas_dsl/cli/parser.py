@@ -46,4 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(subparsers)
+    # Each command's own parser, for its usage line in errors found after parsing.
+    for sub in subparsers.choices.values():
+        sub.set_defaults(command_parser=sub)
     return parser

@@ -3,35 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from bmnas_dsl.cli.common import EXIT_OK, Subparsers
+from bmnas_dsl.cli import knobs
+from bmnas_dsl.cli.common import EXIT_OK, Subparsers, UsageError, add_command
 from bmnas_dsl.cli.search_flags import add_knobs, space_knobs, training_of
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.runs.directory import existing_run
-from bmnas_dsl.runs.layout import LOG
+from bmnas_dsl.runs.layout import LOG, SETTINGS
+from bmnas_dsl.search.settings import Training
+from bmnas_dsl.search.space import SearchSpace
 
 # What helps architecture weights that barely move (docs/search.md, "Convergence").
 CONVERGENCE_HINT = "more architecture steps help: raise --arch-lr or --epochs"
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    search = subparsers.add_parser(
-        "search", help="BM-NAS search on a data set; writes the genotype"
+    search = add_command(
+        subparsers,
+        "search",
+        "BM-NAS search on a data set; writes the genotype",
+        "A differentiable bilevel search over the cells' inputs, the steps' ops and "
+        "inputs (docs/search.md). Writes the searched genotype (.bmg) and a run "
+        "directory (log, checkpoint, best epoch) that --resume continues.",
     )
-    search.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
-    search.add_argument("-o", "--output", metavar="ARCH.bmg")
-    search.add_argument("--run-dir", metavar="R", help="default: ARCH.run beside -o")
     search.add_argument(
-        "--resume", action="store_true", help="continue the run in --run-dir"
+        "--data",
+        metavar="DATA",
+        help="mfeat, mfeat:VIEW,VIEW,... (some views), planted, or the path of a "
+        "feature bank (.npz); required for a new search",
+    )
+    search.add_argument(
+        "-o",
+        "--output",
+        metavar="ARCH.bmg",
+        help="the genotype file; required for a new search",
+    )
+    search.add_argument(
+        "--run-dir", metavar="R", help="the run directory (default: ARCH.run beside -o)"
+    )
+    search.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir; flags not given are the run's, a flag "
+        "given must equal the run's",
     )
     search.add_argument(
         "--overwrite", action="store_true", help="start again in a used --run-dir"
     )
     add_knobs(search)
-    search.set_defaults(run=run)
+    search.set_defaults(run=run, resume_hint=resume_hint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,11 +66,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         if not args.run_dir:
-            raise SearchError(
+            raise UsageError(
                 "--resume needs --run-dir (the interrupted run's directory)"
             )
         run_dir = Path(args.run_dir)
         space, training, data, output = read_settings(run_dir)
+        _check_resume_flags(args, run_dir, space, training, data)
+        if args.threads is not None:  # the machine's, not the run's
+            training = replace(training, threads=args.threads)
         output = args.output or output
     else:
         data, output, run_dir = _new_run(args)
@@ -65,6 +93,35 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def resume_hint(args: argparse.Namespace) -> str | None:
+    """How to continue this run after Ctrl-C (None before its directory exists)."""
+    run_dir = args.run_dir or (args.output and Path(args.output).with_suffix(".run"))
+    if not run_dir or not (Path(run_dir) / SETTINGS).is_file():
+        return None
+    return f"bmnas search --resume --run-dir {shlex.quote(str(run_dir))}"
+
+
+def _check_resume_flags(
+    args: argparse.Namespace,
+    run_dir: Path,
+    space: SearchSpace,
+    training: Training,
+    data: str,
+) -> None:
+    """A flag given with --resume must say what the run already does."""
+    recorded = {**asdict(space), **asdict(training), "data": data}
+    recorded.pop("threads")
+    given = knobs.conflicts(args, recorded, knobs.flag_name)
+    if args.data is not None and args.data != data:
+        given.insert(0, f"--data {args.data} (the run has {data})")
+    if given:
+        raise SearchError(
+            f"{run_dir}: --resume continues the run with its own settings, but "
+            f"{'; '.join(given)}; drop those flags, or start a new run "
+            "(another --run-dir, or --overwrite)"
+        )
+
+
 def convergence_note(run_dir: Path, sampling: bool) -> str | None:
     """The one line that says the architecture weights stayed near uniform (from the
     last epoch's record), or None; alpha does not count when inputs are sampled."""
@@ -81,7 +138,7 @@ def convergence_note(run_dir: Path, sampling: bool) -> str | None:
 def _new_run(args: argparse.Namespace) -> tuple[str, str, Path]:
     """The data, output and run directory of a new search, once it may start."""
     if not args.data or not args.output:
-        raise SearchError("a new search needs --data and -o (or --resume --run-dir R)")
+        raise UsageError("a new search needs --data and -o (or --resume --run-dir R)")
     run_dir = Path(args.run_dir or Path(args.output).with_suffix(".run"))
     refusal = existing_run(run_dir, args.overwrite)
     if refusal:

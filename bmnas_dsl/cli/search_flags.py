@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bmnas_dsl.cli.knobs import add_knob, add_threads
+from bmnas_dsl.lang.names import suggest
 from bmnas_dsl.search.settings import RANK_BY, SELECTIONS, Training
 from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
 
@@ -15,30 +17,76 @@ def add_knobs(search: argparse.ArgumentParser) -> None:
     """The flags of the search space and of its training, in `--help` order. A new knob
     is a flag here and a field in `space_knobs` or `training_of`."""
     # Defaults come from the settings classes (torch-free): one source of truth.
-    searched, space = Training(), SearchSpace(features=(), classes=1)
-    search.add_argument("--epochs", type=int, default=searched.epochs)
-    search.add_argument("--seed", type=int, default=searched.seed)
-    search.add_argument("--cells", type=int, default=space.cells, metavar="N")
-    search.add_argument("--steps", type=int, default=space.steps, metavar="M")
-    search.add_argument(
-        "--node-multiplier", type=int, metavar="K", help="`out` = last K steps"
+    t, space = Training(), SearchSpace(features=(), classes=1)
+    add_knob(search, "--epochs", type=int, default=t.epochs, help="search epochs")
+    add_knob(search, "--seed", type=int, default=t.seed, help="random seed")
+    add_knob(
+        search, "--cells", type=int, default=space.cells, metavar="N", help="cells"
     )
-    search.add_argument("--C", type=int, default=space.C)
-    search.add_argument("--L", type=int, default=space.L)
-    search.add_argument("--batch-size", type=int, default=searched.batch_size)
-    search.add_argument("--dropout", type=float, default=space.dropout)
-    search.add_argument(
-        "--ops", nargs="+", metavar="OP", help="op pool (default: all five)"
+    add_knob(
+        search,
+        "--steps",
+        type=int,
+        default=space.steps,
+        metavar="M",
+        help="steps per cell",
     )
-    search.add_argument(
-        "--cell-inputs", choices=["any", "features"], default=space.cell_inputs
+    add_knob(
+        search,
+        "--node-multiplier",
+        type=int,
+        metavar="K",
+        default=space.node_multiplier,
+        help="a cell's `out` concatenates its last K steps; none: all of them",
     )
-    search.add_argument("--mixing", choices=["same", "separate"], default=space.mixing)
-    search.add_argument(
-        "--alternation", choices=["step", "epoch"], default=searched.alternation
+    add_knob(search, "--C", type=int, default=space.C, help="channels of every node")
+    add_knob(
+        search, "--L", type=int, default=space.L, help="tokens of every node (length)"
     )
-    add_optimisation_knobs(search, searched)
-    search.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    add_knob(
+        search, "--batch-size", type=int, default=t.batch_size, help="rows per step"
+    )
+    add_knob(
+        search,
+        "--dropout",
+        type=float,
+        default=space.dropout,
+        help="dropout before the classifier",
+    )
+    add_knob(
+        search,
+        "--ops",
+        nargs="+",
+        type=op_name,
+        metavar="OP",
+        default=space.ops,
+        help="the step op pool",
+    )
+    add_knob(
+        search,
+        "--cell-inputs",
+        choices=["any", "features"],
+        default=space.cell_inputs,
+        help="any: a cell may read features and earlier cells; features: only "
+        "features, each once",
+    )
+    add_knob(
+        search,
+        "--mixing",
+        choices=["same", "separate"],
+        default=space.mixing,
+        help="one alpha for both inputs of a cell, or one each",
+    )
+    add_knob(
+        search,
+        "--alternation",
+        choices=["step", "epoch"],
+        default=t.alternation,
+        help="step: DARTS, one architecture step per weight step; epoch: the "
+        "released code, an epoch of each in turn",
+    )
+    add_optimisation_knobs(search, t)
+    add_threads(search)
 
 
 # The optimisers' and the selection's knobs: (flag, type, help); each flag's value is
@@ -59,23 +107,31 @@ OPTIMISATION_KNOBS = (
 
 def add_optimisation_knobs(search: argparse.ArgumentParser, t: Training) -> None:
     for flag, kind, text in OPTIMISATION_KNOBS:
-        default = getattr(t, _field(flag))
-        search.add_argument(
-            flag, type=kind, default=default, help=f"{text} (default {default:g})"
-        )
-    search.add_argument(
+        add_knob(search, flag, type=kind, default=getattr(t, _field(flag)), help=text)
+    add_knob(
+        search,
         "--selection",
         choices=SELECTIONS,
         default=t.selection,
         help="how the cells' inputs are chosen: sample (sampled pairs, supernet-scored, "
-        "re-ranked) or paper (alpha, eq. 3: the released behaviour) "
-        f"(default {t.selection})",
+        "re-ranked) or paper (alpha, eq. 3: the released behaviour)",
     )
-    search.add_argument(
+    add_knob(
+        search,
         "--rank-by",
         choices=RANK_BY,
         default=t.rank_by,
-        help=f"sample: the supernet's ranking key, then the other (default {t.rank_by})",
+        help="sample: the supernet's ranking key, then the other",
+    )
+
+
+def op_name(text: str) -> str:
+    """An op of the pool, or a usage error with the closest name."""
+    if text in PAPER_OPS:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown op '{text}' (the ops: {', '.join(PAPER_OPS)})"
+        f"{suggest(text, list(PAPER_OPS))}"
     )
 
 
@@ -91,7 +147,7 @@ def space_knobs(args: argparse.Namespace) -> dict[str, Any]:
         "cells": args.cells,
         "steps": args.steps,
         "node_multiplier": args.node_multiplier,
-        "ops": tuple(args.ops or PAPER_OPS),
+        "ops": tuple(args.ops),
         "cell_inputs": args.cell_inputs,
         "mixing": args.mixing,
         "dropout": args.dropout,

@@ -3,47 +3,100 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, read_text
+from bmnas_dsl.cli import knobs
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    UsageError,
+    add_command,
+    read_text,
+)
+from bmnas_dsl.cli.knobs import add_knob, add_threads
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.runs.directory import existing_run
+from bmnas_dsl.runs.layout import GENOTYPE, SETTINGS
 from bmnas_dsl.train.settings import TrainSettings
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    train = subparsers.add_parser(
-        "train", help="train a genotype's network from scratch, score it on test"
+    train = add_command(
+        subparsers,
+        "train",
+        "train a genotype's network from scratch, score it on test",
+        "The evaluation stage (docs/train.md): the genotype's network, compiled as by "
+        "`bmnas compile`, trained on train+val and scored once on test (or, with "
+        "--holdout val, trained on train and scored on val each epoch). Writes "
+        "RUN_DIR (log, checkpoint, metrics.json, weights.safetensors).",
     )
-    train.add_argument("file", nargs="?", metavar="FILE")
-    train.add_argument("--data", metavar="DATA", help="mfeat, planted or a bank path")
-    train.add_argument("-o", "--output", required=True, metavar="RUN_DIR")
     train.add_argument(
-        "--resume", action="store_true", help="continue the run in RUN_DIR"
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the genotype (.bmg); required for a new run, checked against the run's "
+        "with --resume",
+    )
+    train.add_argument(
+        "--data",
+        metavar="DATA",
+        help="mfeat, mfeat:VIEW,VIEW,... (some views), planted, or the path of a "
+        "feature bank (.npz); required for a new run",
+    )
+    train.add_argument(
+        "-o", "--output", required=True, metavar="RUN_DIR", help="the run directory"
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUN_DIR; flags not given are the run's, a flag "
+        "given must equal the run's",
     )
     train.add_argument(
         "--overwrite", action="store_true", help="start again in a used RUN_DIR"
     )
     add_knobs(train)
-    train.set_defaults(run=run)
+    train.set_defaults(run=run, resume_hint=resume_hint)
 
 
 def add_knobs(train: argparse.ArgumentParser) -> None:
     """The flags of TrainSettings, in `--help` order; defaults from the class."""
     defaults = TrainSettings()
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--lr", type=float, default=defaults.lr)
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    train.add_argument(
+    add_knob(train, "--epochs", type=int, default=defaults.epochs, help="epochs")
+    add_knob(train, "--seed", type=int, default=defaults.seed, help="random seed")
+    add_knob(
+        train,
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="rows per step",
+    )
+    add_knob(
+        train,
+        "--lr",
+        type=float,
+        default=defaults.lr,
+        help="Adam learning rate (cosine-annealed)",
+    )
+    add_knob(
+        train,
+        "--weight-decay",
+        type=float,
+        default=defaults.weight_decay,
+        help="Adam weight decay",
+    )
+    add_knob(
+        train,
         "--holdout",
         choices=["test", "val"],
-        default="test",
-        help="test: fit on train+val, score test once (default); val: fit on train, "
+        default=defaults.holdout,
+        help="test: fit on train+val, score test once; val: fit on train, "
         "score val each epoch, test untouched (for choosing settings)",
     )
-    train.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    add_threads(train)
 
 
 def settings_of(args: argparse.Namespace) -> TrainSettings:
@@ -65,9 +118,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         text, name, data, settings = read_settings(args.output)
+        _check_resume_flags(args, text, data, settings)
+        if args.threads is not None:  # the machine's, not the run's
+            settings = replace(settings, threads=args.threads)
     else:
         if not args.file or not args.data:
-            raise TrainError("a new training run needs FILE and --data")
+            raise UsageError("a new training run needs FILE and --data")
         refusal = existing_run(args.output, args.overwrite)
         if refusal:
             raise TrainError(refusal)
@@ -87,3 +143,35 @@ def run(args: argparse.Namespace) -> int:
     print(f"{split}: {shown} ({metrics['parameters']:,} parameters)")
     print(f"wrote {Path(args.output) / 'metrics.json'} and weights.safetensors")
     return EXIT_OK
+
+
+def resume_hint(args: argparse.Namespace) -> str | None:
+    """How to continue this run after Ctrl-C (None before its directory exists)."""
+    if not (Path(args.output) / SETTINGS).is_file():
+        return None
+    return f"bmnas train -o {shlex.quote(args.output)} --resume"
+
+
+def _check_resume_flags(
+    args: argparse.Namespace, text: str, data: str, settings: TrainSettings
+) -> None:
+    """A genotype, data or flag given with --resume must be what the run already has."""
+    recorded = asdict(settings)
+    recorded.pop("threads")
+    given = knobs.conflicts(args, recorded, knobs.flag_name)
+    if args.data is not None and args.data != data:
+        given.insert(0, f"--data {args.data} (the run has {data})")
+    if args.file is not None:
+        other = read_text(args.file)
+        if other is None:
+            raise TrainError(f"cannot read {args.file}, given with --resume")
+        if other != text:
+            given.insert(
+                0, f"{args.file} is not the run's genotype ({args.output}/{GENOTYPE})"
+            )
+    if given:
+        raise TrainError(
+            f"{args.output}: --resume continues the run with its own settings, but "
+            f"{'; '.join(given)}; drop those, or start a new run (another -o, or "
+            "--overwrite)"
+        )

@@ -27,7 +27,7 @@ from bmnas_dsl.runs.files import (
     truncate_log,
 )
 from bmnas_dsl.runs.layout import CHECKPOINT, LOG, SETTINGS
-from bmnas_dsl.runs.progress import report_epoch
+from bmnas_dsl.runs.progress import Progress, Tick, no_tick
 
 
 class EpochRun(Protocol):
@@ -36,7 +36,10 @@ class EpochRun(Protocol):
     epoch: int  # finished epochs
     seconds: float  # time spent in finished epochs
 
-    def run_epoch(self) -> dict[str, float]: ...  # one epoch of updates: its losses
+    def run_epoch(self, tick: Tick) -> dict[str, float]:
+        """One epoch of updates (each reported to `tick`): its losses."""
+        ...
+
     def evaluate(self) -> dict[str, float]: ...  # scores after the epoch (may be {})
     def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         """The epoch's log entry; may write the run's own files (before the checkpoint)."""
@@ -80,10 +83,12 @@ def run_epochs(
 ) -> None:
     """Run epochs until `epochs` are finished. A NaN or Inf stops the run with a
     NumericError that names `what` ("the search", "training") and the checkpoint kept."""
+    progress = Progress(epochs, run.epoch) if show_progress else None
+    tick = progress.tick if progress else no_tick
     while run.epoch < epochs:
         start_time = time.perf_counter()
         try:
-            record = run.run_epoch()
+            record = run.run_epoch(tick)
         except NumericError as exc:
             raise stopped(exc, what, run.epoch, run_dir / CHECKPOINT) from None
         record.update(run.evaluate())
@@ -92,5 +97,5 @@ def run_epochs(
         entry = run.finish_epoch(record, run_dir)
         append_log(run_dir / LOG, entry)
         save_checkpoint(run.state(), run_dir / CHECKPOINT)
-        if show_progress:
-            report_epoch(run.epoch, epochs, run.progress_line(entry))
+        if progress:
+            progress.epoch_done(run.progress_line(entry))

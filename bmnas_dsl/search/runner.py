@@ -25,6 +25,7 @@ from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
 from bmnas_dsl.runs.log import Best, improves, write_best
+from bmnas_dsl.runs.progress import Tick, no_tick
 from bmnas_dsl.search import convergence
 from bmnas_dsl.search.emit import derive_bmg, select_bmg
 from bmnas_dsl.search.hypernet import Hypernet
@@ -156,7 +157,7 @@ class Search:
                 p.requires_grad_(True)
         return value
 
-    def run_epoch(self) -> dict[str, float]:
+    def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
         size = self.training.batch_size
         train = self.train_index[
             torch.randperm(len(self.train_index), generator=self.generator)
@@ -166,25 +167,38 @@ class Search:
         ]
         train_batches, val_batches = train.split(size), val.split(size)
         weight_losses, arch_losses = [], []
+        warm = self.epoch < self.training.warmup_epochs
+        steps = len(train_batches) * (1 if warm else 2)
+        if not warm and self.training.alternation == "epoch":
+            steps = len(train_batches) + len(val_batches)
+        done = 0
+
+        def step(index: torch.Tensor, architecture: bool, number: int) -> float:
+            nonlocal done
+            value = self._step(index, architecture, number)
+            done += 1
+            tick(done, steps)
+            return value
+
         # Warm-up: weights only, so that alpha starts from a trained supernet rather
         # than from one whose every op is still at random.
-        if self.epoch < self.training.warmup_epochs:
+        if warm:
             weight_losses = [
-                self._step(batch, False, n) for n, batch in enumerate(train_batches, 1)
+                step(batch, False, n) for n, batch in enumerate(train_batches, 1)
             ]
         elif self.training.alternation == "step":
             # DARTS: one architecture step on a validation batch, then one weight step.
             for number, batch in enumerate(train_batches):
                 val_batch = val_batches[number % len(val_batches)]
-                arch_losses.append(self._step(val_batch, True, number + 1))
-                weight_losses.append(self._step(batch, False, number + 1))
+                arch_losses.append(step(val_batch, True, number + 1))
+                weight_losses.append(step(batch, False, number + 1))
         else:
             # The released code: a whole epoch of weight steps, then one of arch steps.
             weight_losses = [
-                self._step(batch, False, n) for n, batch in enumerate(train_batches, 1)
+                step(batch, False, n) for n, batch in enumerate(train_batches, 1)
             ]
             arch_losses = [
-                self._step(batch, True, n) for n, batch in enumerate(val_batches, 1)
+                step(batch, True, n) for n, batch in enumerate(val_batches, 1)
             ]
         self.scheduler.step()
         # A last step can overflow a weight before any loss shows it: never checkpoint

@@ -39,6 +39,7 @@ from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
+from bmnas_dsl.runs.progress import Tick, no_tick
 from bmnas_dsl.train.settings import TrainSettings
 
 
@@ -89,13 +90,14 @@ class Trainer:
     def batch(self, index: torch.Tensor) -> list[torch.Tensor]:
         return [x.index_select(0, index) for x in self.inputs]
 
-    def run_epoch(self) -> dict[str, float]:
+    def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
         self.model.train()
         order = self.fit_index[
             torch.randperm(len(self.fit_index), generator=self.generator)
         ]
         losses = []
-        for number, index in enumerate(order.split(self.settings.batch_size), 1):
+        batches = order.split(self.settings.batch_size)
+        for number, index in enumerate(batches, 1):
             where = f"epoch {self.epoch + 1}, batch {number}"
             self.optimiser.zero_grad(set_to_none=True)
             loss = self.loss(self.model(*self.batch(index)), self.labels[index])
@@ -105,6 +107,7 @@ class Trainer:
             check_gradients(self.named, where)
             self.optimiser.step()
             losses.append(value)
+            tick(number, len(batches))
         self.scheduler.step()
         # A step can overflow a weight without a NaN loss yet: never checkpoint that.
         check_tensors(self.named, f"epoch {self.epoch + 1}", "the weight")
@@ -255,11 +258,18 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
         # Runs written before the data hash was recorded are trusted on that point.
         if key == "data_sha256" and key not in started:
             continue
-        if started.get(key) != record[key]:
+        if _without_threads(started.get(key)) != _without_threads(record[key]):
             raise TrainError(
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
             )
+
+
+def _without_threads(value: Any) -> Any:
+    """Settings as resume compares them: the thread count is the machine's choice."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "threads"}
+    return value
 
 
 def _final_metrics(

@@ -311,7 +311,7 @@ def test_search_command_takes_planted_by_name(tmp_path):
         (["--threads", "-2"], "--threads must be between 1"),
         (["--C", "0"], "--C must be between 1"),
         (["--dropout", "1.5"], "--dropout must be >= 0 and < 1"),
-        (["--ops", "Foo"], "--ops takes distinct ops among"),
+        (["--ops", "Sum", "Sum"], "--ops takes distinct ops among"),
         (["--ops", "Zero"], "--ops needs an op other than Zero"),
         (["--steps", "0"], "--steps must be between 1"),
         (["--node-multiplier", "5"], "--node-multiplier must be between 1 and 2"),
