@@ -1,17 +1,76 @@
-"""`bmnas infer`: run an exported model on arrays from an .npz file with ONNX Runtime."""
+"""`bmnas infer`: run an exported model with ONNX Runtime on an .npz of its inputs or on
+a feature bank (a data set name, or a bank file), and save or summarise the predictions
+(docs/compile.md, "Inference with ONNX Runtime")."""
 
 from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bmnas_dsl.backend.runtime import Provider, RuntimeSetupError, create_session
+from bmnas_dsl.data.bank import SPLITS, FeatureBank
+from bmnas_dsl.data.resolve import NAMES, resolve_data
 from bmnas_dsl.errors import InferError
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.nn.metrics import primary_name, scores
+
+# Rows per ORT call: a large bank runs in pieces, so that the model's activations for
+# all of it never need to be in memory at once.
+CHUNK_ROWS = 1024
+
+
+@dataclass
+class Inference:
+    """What `run_inference` computed: logits (N, K) for the rows given or chosen."""
+
+    logits: np.ndarray
+    provider: str
+    inputs: list[str]  # the model's input names, in its order
+    source: str  # --inputs as given
+    bank: FeatureBank | None = None  # when the inputs came from a feature bank
+    rows: np.ndarray | None = None  # the bank's rows, in order
+    split: str = "all"  # the bank's split that was run
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Class index per row; 0/1 per class (logit > 0) for a multilabel bank."""
+        if self.bank is not None and self.bank.task == "multilabel":
+            return (self.logits > 0).astype(np.int8)
+        return self.logits.argmax(axis=1)
+
+
+def load_inputs(spec: str) -> dict[str, np.ndarray] | FeatureBank:
+    """`--inputs`: a data set name (`mfeat`, `mfeat:VIEW,...`, `planted`), a feature
+    bank (an .npz with a bmnas `meta` entry, or a directory: read and validated as
+    `--data` reads them), or an .npz of arrays named after the model's inputs."""
+    if spec.partition(":")[0] == "mfeat" or spec == "planted":
+        return resolve_data(spec)
+    path = Path(spec)
+    if path.is_dir() or (path.is_file() and _holds_meta(path)):
+        return resolve_data(spec)  # a directory: whatever --data makes of it
+    if not path.exists():
+        raise InferError(
+            f"{spec}: no such file (--inputs takes an .npz of the model's inputs, a "
+            f"feature bank, or a data set name: {', '.join(NAMES)})"
+        )
+    return read_inputs(path)
+
+
+def _holds_meta(path: Path) -> bool:
+    """Whether the file is a zip (.npz) with a `meta` member, read from the zip's
+    directory only; anything else is left to read_inputs to explain."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            return "meta.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
@@ -37,24 +96,37 @@ def read_inputs(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def run_inference(
-    model: str | Path, inputs_path: str | Path, provider: Provider = "auto"
-) -> tuple[np.ndarray, str]:
-    """The logits of the model on the inputs, and the provider that computed them."""
+    model: str | Path,
+    inputs: str,
+    provider: Provider = "auto",
+    split: str | None = None,
+    source: dict[str, np.ndarray] | FeatureBank | None = None,
+) -> Inference:
+    """The model's logits on `inputs` (see load_inputs; `source` is what it returned,
+    when the caller has it already). `split` (train, val, test, all; default all)
+    chooses a bank's rows; an .npz of inputs has no split."""
     _check_model_file(model)
-    arrays = read_inputs(inputs_path)
+    if source is None:
+        source = load_inputs(inputs)
+    if split not in (None, "all", *SPLITS):
+        raise InferError(f"split '{split}' is not one of all, {', '.join(SPLITS)}")
+    if split not in (None, "all") and not isinstance(source, FeatureBank):
+        raise InferError(
+            f"{inputs}: an .npz of inputs has no split; --split chooses rows of a "
+            "feature bank"
+        )
     session, used = open_session(model, provider)
     expected = session.get_inputs()
     names = [i.name for i in expected]
-    missing = [n for n in names if n not in arrays]
-    extra = [n for n in arrays if n not in names]
-    if missing or extra:
-        raise InferError(
-            f"{inputs_path}: the model takes {len(names)} input(s) {names}; "
-            + (f"missing {missing}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"unexpected {extra}" if extra else "")
-        )
+    result = Inference(np.empty((0, 0)), used, names, inputs, split=split or "all")
+    if isinstance(source, FeatureBank):
+        arrays = _bank_inputs(source, names, inputs, result)
+    else:
+        arrays = source
+        _check_names(arrays, names, inputs)
     outputs = session.get_outputs()
+    if not expected:
+        raise InferError(f"{model}: takes no inputs; bmnas infer runs exported models")
     if len(outputs) != 1:
         raise InferError(
             f"{model}: has {len(outputs)} outputs; bmnas infer runs models with one "
@@ -69,6 +141,11 @@ def run_inference(
                 f"input '{spec.name}' has dtype {array.dtype}; expected floats"
             )
         want = spec.shape
+        if not want:
+            raise InferError(
+                f"{model}: input '{spec.name}' has no batch axis; bmnas infer runs "
+                "models whose inputs are (N, ...)"
+            )
         if array.ndim != len(want) or any(
             isinstance(w, int) and w != d
             for w, d in zip(want, array.shape, strict=False)
@@ -87,8 +164,48 @@ def run_inference(
         if not np.all(np.isfinite(array)):
             raise InferError(f"input '{spec.name}' contains NaN or Inf")
         feed[spec.name] = np.ascontiguousarray(array, dtype=np.float32)
-    [logits] = run_session(session, model, feed)
-    return logits, used
+    # A model with a fixed batch size (not one bmnas exported) runs in one call.
+    chunked = all(not isinstance(spec.shape[0], int) for spec in expected)
+    step = CHUNK_ROWS if chunked else max(batch or 1, 1)
+    pieces = [
+        run_session(session, model, {n: a[i : i + step] for n, a in feed.items()})[0]
+        for i in range(0, batch or 0, step)
+    ]
+    result.logits = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    return result
+
+
+def _check_names(arrays: dict[str, np.ndarray], names: list[str], where: str) -> None:
+    """An .npz of inputs holds exactly the model's inputs: an extra array is most
+    likely a misspelt one."""
+    missing = [n for n in names if n not in arrays]
+    extra = [n for n in arrays if n not in names]
+    if missing or extra:
+        raise InferError(
+            f"{where}: the model takes {len(names)} input(s) {names}; "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {extra}" if extra else "")
+        )
+
+
+def _bank_inputs(
+    bank: FeatureBank, names: list[str], where: str, result: Inference
+) -> dict[str, np.ndarray]:
+    """The model's inputs from a bank (which holds more features than one model takes),
+    restricted to the rows of `result.split`; records the bank and the rows."""
+    missing = [n for n in names if n not in bank.features]
+    if missing:
+        raise InferError(
+            f"{where}: the model takes {names}; the bank has no {missing} (its "
+            f"features: {', '.join(bank.features)})"
+        )
+    result.bank = bank
+    if result.split == "all":
+        result.rows = np.arange(bank.size)
+        return {n: bank.features[n] for n in names}
+    result.rows = bank.indices(result.split)
+    return {n: bank.features[n][result.rows] for n in names}
 
 
 def _check_model_file(model: str | Path) -> None:
@@ -134,7 +251,61 @@ def first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def save_logits(path: str | Path, logits: np.ndarray) -> None:
+def save_predictions(path: str | Path, result: Inference) -> list[str]:
+    """Write `logits` (and, from a bank, `predicted`, `labels`, `split` and `index`, the
+    bank's row of each prediction) atomically; the names written."""
+    arrays = {"logits": result.logits}
+    if result.bank is not None and result.rows is not None:
+        arrays |= {
+            "predicted": result.predicted,
+            "labels": result.bank.labels[result.rows],
+            "split": result.bank.split[result.rows],
+            "index": result.rows.astype(np.int64),
+        }
     buffer = io.BytesIO()
-    np.savez(buffer, logits=logits)
+    np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())
+    return list(arrays)
+
+
+def summary(result: Inference) -> list[str]:
+    """A few lines about the predictions, never the arrays themselves: rows, inputs,
+    how often each class is predicted and, from a bank, the score per split."""
+    rows, classes = result.logits.shape
+    where = f"{result.source}"
+    if result.bank is not None:
+        where += " (all splits)" if result.split == "all" else f", {result.split} split"
+    lines = [
+        f"{where}: {rows} sample(s), input(s) {', '.join(result.inputs)} -> logits "
+        f"[{rows}, {classes}]"
+    ]
+    bank = result.bank
+    if bank is not None and bank.task == "multilabel":
+        per_row = float(result.predicted.sum(axis=1).mean())
+        lines.append(f"predicted labels per sample: {per_row:.2f} on average")
+    else:
+        counts = np.bincount(result.predicted, minlength=classes)
+        label = "predicted class" if bank is not None else "argmax per class"
+        shown = ", ".join(f"{k}: {int(n)}" for k, n in enumerate(counts) if n)
+        lines.append(f"{label} counts: {shown}")
+    if bank is not None and result.rows is not None:
+        lines.append(_scores_line(result, bank, result.rows))
+    return lines
+
+
+def _scores_line(result: Inference, bank: FeatureBank, rows: np.ndarray) -> str:
+    if result.logits.shape[1] != bank.classes:
+        return (
+            f"not scored: the model gives {result.logits.shape[1]} logits per sample, "
+            f"the bank has {bank.classes} classes"
+        )
+    metric = primary_name(bank.task)
+    splits = SPLITS if result.split == "all" else (result.split,)
+    labels, codes = bank.labels[rows], bank.split[rows]
+    parts = []
+    for name in splits:
+        chosen = np.flatnonzero(codes == SPLITS.index(name))
+        if chosen.size:
+            found = scores(bank.task, result.logits[chosen], labels[chosen])
+            parts.append(f"{name} {found[metric]:.4f}")
+    return f"{metric} against the bank's labels: {', '.join(parts)}"

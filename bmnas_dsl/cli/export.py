@@ -13,26 +13,46 @@ from bmnas_dsl.cli.common import (
     EXIT_OK,
     PROVIDERS,
     Subparsers,
+    add_command,
     load_valid,
 )
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    export = subparsers.add_parser(
-        "export", help="export to ONNX, checked with ONNX Runtime"
+    export = add_command(
+        subparsers,
+        "export",
+        "export to ONNX, checked with ONNX Runtime",
+        "Compiles the genotype as `bmnas compile` does, loads --weights if given, and "
+        "writes one self-contained ONNX file with a dynamic batch axis N (inputs "
+        "named modality.feature, output logits). Before the file is written, ONNX "
+        "Runtime runs it at batch sizes 1 and 3 and must agree with PyTorch "
+        "(docs/compile.md); a failed export leaves no file and an existing one as "
+        "it was.",
     )
-    export.add_argument("file", metavar="FILE")
-    export.add_argument("-o", "--output", required=True, metavar="MODEL.onnx")
+    export.add_argument("file", metavar="FILE", help="the genotype (.bmg)")
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.onnx",
+        help="the ONNX file to write (replaced only once the check passes)",
+    )
     export.add_argument(
         "--weights",
         metavar="W",
-        help=".safetensors or state_dict file (weights_only load)",
+        help="trained weights: RUN_DIR/weights.safetensors of `bmnas train FILE "
+        "--data D -o RUN_DIR` (or RUN_DIR itself), that run's checkpoint.pt, or a "
+        "state_dict saved with torch.save (read with weights_only=True: never "
+        "unpickles code) (default: none, the initial weights of a fresh Model())",
     )
     export.add_argument(
         "--provider",
         choices=PROVIDERS,
         default="auto",
-        help="ORT provider of the check",
+        help="ONNX Runtime execution provider of the check: cpu; cuda (an error "
+        "unless CUDA really runs); auto: CUDA when it really runs, else the CPU "
+        "(default: auto)",
     )
     export.set_defaults(run=run)
 

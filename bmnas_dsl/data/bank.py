@@ -6,6 +6,10 @@ A bank is one uncompressed `.npz` file, read with `allow_pickle=False`:
 - `<modality>.<feature>`: float32 arrays (N, *shape), one per feature;
 - `labels`: int64 (N,) class indices, or (N, K) 0/1 for multilabel;
 - `split`: int8 (N,), 0 = train, 1 = val, 2 = test.
+
+A `FeatureBank` converts what it is given to these types when it is made (lists, torch
+tensors, float64, int32 labels...: `data/arrays.py`, docs/data.md "Array types"), so
+that what a search hashes and trains on is what `save_bank` writes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bmnas_dsl.data.arrays import SPLITS, classes_of, features_of, labels_of, split_of
 from bmnas_dsl.errors import BankError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.lang.ast import TASKS
@@ -26,7 +31,7 @@ from bmnas_dsl.lang.names import declarable_problem
 
 FORMAT = "bmnas-feature-bank"
 VERSION = 1
-SPLITS = ("train", "val", "test")
+SOURCE = "feature bank"  # how a message names a bank that has no file yet
 
 
 @dataclass
@@ -37,6 +42,17 @@ class FeatureBank:
     task: str
     classes: int
     info: dict[str, Any] = field(default_factory=dict)  # provenance, free-form
+
+    def __post_init__(self) -> None:
+        # One BankError naming every field that cannot be converted, at construction:
+        # the user's own line, not a numpy error deep inside save_bank.
+        found: list[str] = []
+        self.features = features_of(self.features, found)
+        self.labels = labels_of(self.labels, found)
+        self.split = split_of(self.split, found)
+        self.classes = classes_of(self.classes)
+        if found:
+            raise BankError(f"{SOURCE}: " + "; ".join(found))
 
     @property
     def size(self) -> int:
@@ -180,6 +196,13 @@ def save_bank(bank: FeatureBank, path: str | Path) -> None:
         ],
         "info": bank.info,
     }
+    try:
+        text = json.dumps(meta, sort_keys=True)
+    except (TypeError, ValueError) as exc:  # np.int64 or a set in the provenance
+        raise BankError(
+            f"{SOURCE}: info must hold JSON values (str, int, float, bool, None, "
+            f"lists, dicts): {exc}"
+        ) from None
     arrays = {
         name: np.ascontiguousarray(a, dtype=np.float32)
         for name, a in bank.features.items()
@@ -187,7 +210,7 @@ def save_bank(bank: FeatureBank, path: str | Path) -> None:
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        meta=np.array(json.dumps(meta, sort_keys=True)),
+        meta=np.array(text),
         labels=bank.labels.astype(np.int64),
         split=bank.split.astype(np.int8),
         **arrays,
@@ -236,14 +259,17 @@ def load_bank(path: str | Path) -> FeatureBank:
             + (f"; not declared: {', '.join(undeclared)}" if undeclared else "")
             + (f"; declared but missing: {', '.join(absent)}" if absent else "")
         )
-    bank = FeatureBank(
-        features={name: arrays[name] for name in order},
-        labels=labels,
-        split=split,
-        task=meta.get("task", "multiclass"),
-        classes=meta.get("classes", 0),
-        info=meta.get("info", {}),
-    )
+    try:
+        bank = FeatureBank(
+            features={name: arrays[name] for name in order},
+            labels=labels,
+            split=split,
+            task=meta.get("task", "multiclass"),
+            classes=meta.get("classes", 0),
+            info=meta.get("info", {}),
+        )
+    except BankError as exc:  # arrays of types the format does not allow (strings)
+        raise BankError(f"{path}: {str(exc).removeprefix(SOURCE + ': ')}") from None
     return validate(bank, str(path))
 
 
