@@ -9,6 +9,7 @@ from bmnas_dsl.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     Subparsers,
+    UsageError,
     add_command,
     load_valid,
 )
@@ -23,10 +24,31 @@ def add_parser(subparsers: Subparsers) -> None:
         "prepare, validate and describe a data set",
         "Prepares a registered data set on first use (cached), validates a feature "
         "bank (docs/data.md), and prints its modalities, features, splits, classes "
-        "and content hash; with --genotype, whether that genotype's inputs are in it.",
+        "and content hash; with --genotype, whether that genotype's inputs are in it. "
+        "`bmnas data convert IN OUT` writes the bank IN (any DATA) as OUT: a bank "
+        "directory (format 2, memory-mapped), or a version 1 .npz when OUT ends in "
+        ".npz.",
     )
     data.add_argument(
-        "data", metavar="DATA", help="mfeat, mfeat:VIEW,..., planted or a bank path"
+        "data",
+        metavar="DATA",
+        help="mfeat, mfeat:VIEW,VIEW,..., planted, a bank directory or .npz; or "
+        "`convert`",
+    )
+    data.add_argument(
+        "paths",
+        nargs="*",
+        metavar="IN OUT",
+        help="with `convert`: the bank and where to write it",
+    )
+    data.add_argument(
+        "--dtype",
+        choices=["float32", "float16"],
+        help="with `convert` to a directory: the features' dtype (default: the bank's "
+        "own; float32 for an .npz)",
+    )
+    data.add_argument(
+        "--overwrite", action="store_true", help="with `convert`: replace OUT"
     )
     data.add_argument(
         "--genotype", metavar="FILE", help="check its inputs against the bank"
@@ -41,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from bmnas_dsl.data.describe import render_text, summary
     from bmnas_dsl.data.resolve import resolve_data
 
+    if args.data == "convert":
+        return _convert(args)
+    if args.paths or args.dtype or args.overwrite:
+        raise UsageError("IN OUT, --dtype and --overwrite go with `bmnas data convert`")
     bank = resolve_data(args.data)
     facts = summary(bank)
     if args.genotype:
@@ -57,4 +83,20 @@ def run(args: argparse.Namespace) -> int:
     print(render_text(args.data, bank))
     if args.genotype:
         print(f"{args.genotype}: every input is in the bank with the declared shape")
+    return EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from bmnas_dsl.data.convert import convert_bank
+    from bmnas_dsl.data.resolve import resolve_data
+
+    if len(args.paths) != 2:
+        raise UsageError(
+            "bmnas data convert IN OUT: give the bank and where to write it"
+        )
+    source, out = args.paths
+    written = convert_bank(
+        resolve_data(source), out, dtype=args.dtype, overwrite=args.overwrite
+    )
+    print(f"wrote {written}")
     return EXIT_OK

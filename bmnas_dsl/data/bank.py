@@ -1,6 +1,8 @@
 """The feature bank: the on-disk format that search and training read (docs/data.md).
 
-A bank is one uncompressed `.npz` file, read with `allow_pickle=False`:
+A bank is a directory of `.npy` files, read through memory maps (format version 2:
+`bankdir.py`), or one uncompressed `.npz` file read whole (version 1), with
+`allow_pickle=False`; version 1 holds:
 - `meta`: a 0-d string array holding JSON: format name and version, task, classes, the
   modalities with their features in order, and free provenance;
 - `<modality>.<feature>`: float32 arrays (N, *shape), one per feature;
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bmnas_dsl.data.arrays import SPLITS, classes_of, features_of, labels_of, split_of
+from bmnas_dsl.data.bankdir import open_arrays, written_record
 from bmnas_dsl.errors import BankError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.lang.ast import TASKS
@@ -32,6 +35,7 @@ from bmnas_dsl.lang.names import declarable_problem
 FORMAT = "bmnas-feature-bank"
 VERSION = 1
 SOURCE = "feature bank"  # how a message names a bank that has no file yet
+CHECK_BYTES = 64 << 20  # feature bytes checked for NaN/Inf at a time
 
 
 @dataclass
@@ -42,6 +46,10 @@ class FeatureBank:
     task: str
     classes: int
     info: dict[str, Any] = field(default_factory=dict)  # provenance, free-form
+    # A bank directory's path (its pooled cache lives beside it), and the content hash
+    # its writer recorded (data/fingerprint.py trusts it; docs/data.md).
+    source: Path | None = None
+    content_sha256: str | None = None
 
     def __post_init__(self) -> None:
         # One BankError naming every field that cannot be converted, at construction:
@@ -90,11 +98,13 @@ class FeatureBank:
             for m in modalities
             for f in self.modalities[m]
         }
-        return replace(self, features=chosen)
+        # Other features, other content: the recorded hash no longer applies.
+        return replace(self, features=chosen, content_sha256=None)
 
 
-def problems(bank: FeatureBank) -> list[str]:
-    """Everything wrong with a bank, as messages naming the array concerned."""
+def problems(bank: FeatureBank, scan: bool = True) -> list[str]:
+    """Everything wrong with a bank, as messages naming the array concerned. Without
+    `scan`, the features' values are not read (a bank its writer already checked)."""
     found = []
     if bank.task not in TASKS:
         found.append(f"task '{bank.task}' is not one of {', '.join(TASKS)}")
@@ -119,9 +129,10 @@ def problems(bank: FeatureBank) -> list[str]:
             )
         if not np.issubdtype(array.dtype, np.floating):
             found.append(f"feature '{name}' has dtype {array.dtype}; expected floats")
-        elif not np.all(np.isfinite(array)):
-            bad = int(np.sum(~np.isfinite(array)))
-            found.append(f"feature '{name}' contains {bad} NaN or Inf value(s)")
+        elif scan:
+            bad = nonfinite_count(array)
+            if bad:
+                found.append(f"feature '{name}' contains {bad} NaN or Inf value(s)")
     found += _label_problems(bank, n)
     if bank.split.shape != (n,):
         found.append(f"split has shape {bank.split.shape}; expected ({n},)")
@@ -132,6 +143,20 @@ def problems(bank: FeatureBank) -> list[str]:
             if size == 0:
                 found.append(f"the {name} split is empty")
     return found
+
+
+def nonfinite_count(array: np.ndarray) -> int:
+    """How many values are NaN or Inf, read in chunks of rows (bounded memory for a
+    memory-mapped feature of any size)."""
+    row = max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize)
+    step = max(1, CHECK_BYTES // row)
+    return sum(
+        int(
+            array[i : i + step].size
+            - np.count_nonzero(np.isfinite(array[i : i + step]))
+        )
+        for i in range(0, array.shape[0], step)
+    )
 
 
 def _name_problems(qualified: str) -> list[str]:
@@ -170,8 +195,10 @@ def _label_problems(bank: FeatureBank, n: int) -> list[str]:
     return []
 
 
-def validate(bank: FeatureBank, source: str = "feature bank") -> FeatureBank:
-    found = problems(bank)
+def validate(
+    bank: FeatureBank, source: str = "feature bank", scan: bool = True
+) -> FeatureBank:
+    found = problems(bank, scan)
     if found:
         raise BankError(f"{source}: " + "; ".join(found))
     return bank
@@ -221,6 +248,8 @@ def save_bank(bank: FeatureBank, path: str | Path) -> None:
 def load_bank(path: str | Path) -> FeatureBank:
     """Read and validate a bank; BankError says what is wrong and where."""
     path = Path(path)
+    if path.is_dir():  # format version 2, memory-mapped
+        return load_bank_dir(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -271,6 +300,29 @@ def load_bank(path: str | Path) -> FeatureBank:
     except BankError as exc:  # arrays of types the format does not allow (strings)
         raise BankError(f"{path}: {str(exc).removeprefix(SOURCE + ': ')}") from None
     return validate(bank, str(path))
+
+
+def load_bank_dir(path: str | Path) -> FeatureBank:
+    """Open a bank directory: meta.json and the arrays' headers are read, the features
+    stay memory-mapped. Its values are scanned for NaN and Inf (in chunks) unless its
+    writer checked them and no data file changed since (`written` in meta.json)."""
+    path = Path(path)
+    meta, features, labels, split = open_arrays(path)
+    checked = meta.get("written") == written_record(path, meta)
+    try:
+        bank = FeatureBank(
+            features=features,
+            labels=labels,
+            split=split,
+            task=meta.get("task", "multiclass"),
+            classes=meta.get("classes", 0),
+            info=meta.get("info", {}),
+            source=path,
+            content_sha256=meta.get("content_sha256") if checked else None,
+        )
+    except BankError as exc:  # arrays of types the format does not allow
+        raise BankError(f"{path}: {str(exc).removeprefix('feature bank: ')}") from None
+    return validate(bank, str(path), scan=not checked)
 
 
 def genotype_problems(

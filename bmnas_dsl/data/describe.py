@@ -16,8 +16,17 @@ def summary(bank: FeatureBank) -> dict[str, Any]:
         "task": bank.task,
         "classes": bank.classes,
         "samples": bank.size,
+        # 2: a bank directory (memory-mapped); 1: an .npz or a bank built in memory.
+        "format_version": 2 if bank.source is not None else 1,
         "splits": bank.split_sizes(),
-        "features": [{"name": n, "shape": list(bank.shape(n))} for n in bank.features],
+        "features": [
+            {
+                "name": n,
+                "shape": list(bank.shape(n)),
+                "dtype": str(bank.features[n].dtype),
+            }
+            for n in bank.features
+        ],
         "info": bank.info,
     }
 

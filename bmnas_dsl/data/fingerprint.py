@@ -21,7 +21,10 @@ CHUNK_BYTES = 1 << 24  # hash 16 MiB at a time: bounded memory for any bank size
 
 
 def content_hash(bank: FeatureBank) -> str:
-    """The hex SHA-256 of the bank's content (see the module docstring)."""
+    """The hex SHA-256 of the bank's content (see the module docstring); for a bank
+    directory whose files are as its writer left them, the hash it recorded."""
+    if bank.content_sha256 is not None:
+        return bank.content_sha256
     digest = hashlib.sha256()
     header = {"task": bank.task, "classes": int(bank.classes)}
     digest.update(json.dumps(header, sort_keys=True).encode("utf-8"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bmnas_dsl.data.bank import BankError, FeatureBank, load_bank
+from bmnas_dsl.data.bankdir import SUFFIX, is_bank_dir
 
 NAMES = ("mfeat", "planted")
 
@@ -22,15 +23,19 @@ def resolve_data(spec: str) -> FeatureBank:
 
         return make_planted()
     path = Path(spec)
-    if spec and path.is_dir():
-        raise BankError(f"{spec}: is a directory, not a feature bank (.npz)")
+    if spec and path.is_dir() and not is_bank_dir(path):
+        raise BankError(
+            f"{spec}: a directory without meta.json, not a feature bank (a bank "
+            "directory or an .npz, docs/data.md)"
+        )
     if spec and path.exists():
         return _load_untrusted(path)
-    if "/" in spec or spec.endswith(".npz"):  # meant as a path, not as a name
+    if "/" in spec or spec.endswith((".npz", SUFFIX)):  # a path, not a name
         raise BankError(f"{spec}: no such file (a feature bank, docs/data.md)")
     raise BankError(
         f"unknown data '{spec}': give a registered name ({', '.join(NAMES)}; "
-        "mfeat:VIEW,VIEW selects views) or the path of a feature bank (.npz)"
+        "mfeat:VIEW,VIEW selects views) or the path of a feature bank (a bank "
+        "directory or an .npz)"
     )
 
 

@@ -4,20 +4,20 @@ directory (settings, JSONL log, atomic checkpoints, best genotype) and resume.""
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash, short
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.layers import PositionPool
+from bmnas_dsl.nn.batches import columns
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -29,6 +29,7 @@ from bmnas_dsl.runs.progress import Tick, no_tick
 from bmnas_dsl.search import convergence
 from bmnas_dsl.search.emit import derive_bmg, select_bmg
 from bmnas_dsl.search.hypernet import Hypernet
+from bmnas_dsl.search.pooling import pooled_feature
 from bmnas_dsl.search.select import Pairs, sample_pairs
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
@@ -38,16 +39,13 @@ EVAL_SAMPLES = 8  # assignments averaged by a sampling search's per-epoch valida
 Derive = Callable[["Search", int, float], str]
 
 
-def pool_features(bank: FeatureBank, names: list[str], L: int) -> list[torch.Tensor]:
-    """Reshape step 2, parameter-free, applied once to the whole bank: (N, C_in, L)."""
-    pooled = []
-    for name in names:
-        shape = bank.shape(name)
-        rest = math.prod(shape[2:]) if len(shape) > 2 else 1
-        pool = PositionPool(shape[1] if len(shape) > 1 else 1, L, rest)
-        with torch.no_grad():
-            pooled.append(pool(torch.from_numpy(bank.features[name]).float()))
-    return pooled
+def pool_features(
+    bank: FeatureBank, names: list[str], L: int
+) -> list[np.ndarray | torch.Tensor]:
+    """Reshape step 2, parameter-free, applied once to the whole bank: (N, C_in, L).
+    A memory-mapped feature already at (N, C_in, L) stays mapped; another is pooled in
+    chunks (search/pooling.py), on disk beside its bank when large."""
+    return [pooled_feature(bank, name, L) for name in names]
 
 
 def space_for(bank: FeatureBank, **knobs: Any) -> SearchSpace:
@@ -76,7 +74,9 @@ class Search:
         self.data_sha256 = content_hash(bank)
         torch.manual_seed(training.seed)
         self.model = Hypernet(space)
-        self.inputs = pool_features(bank, [name for name, _ in space.features], space.L)
+        names = [name for name, _ in space.features]
+        self.inputs = pool_features(bank, names, space.L)  # (N, C_in, L) each
+        self.columns = columns(self.inputs)
         self.labels = torch.from_numpy(bank.labels)
         self.train_index = torch.from_numpy(bank.indices("train"))
         self.val_index = torch.from_numpy(bank.indices("val"))
@@ -112,7 +112,7 @@ class Search:
 
     # -- one epoch ---------------------------------------------------------------
     def batch(self, index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        inputs = [x.index_select(0, index) for x in self.inputs]
+        inputs = [column.rows(index) for column in self.columns]
         return inputs, self.labels.index_select(0, index)
 
     @property

@@ -32,6 +32,7 @@ from bmnas_dsl.data.bank import FeatureBank, genotype_problems
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.nn.batches import EVAL_ROWS, Column
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -43,8 +44,9 @@ from bmnas_dsl.runs.progress import Tick, no_tick
 from bmnas_dsl.train.settings import TrainSettings
 
 
-def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]:
-    """The bank's features in the module's input order, checked against its shapes."""
+def feature_columns(module: ModuleType, bank: FeatureBank) -> list[Column]:
+    """The bank's features in the module's input order, checked against its shapes
+    (in memory, or read batch by batch from a memory-mapped bank: nn/batches.py)."""
     found = genotype_problems(bank, [(n, list(s)) for n, s in module.INPUTS])
     if found:
         raise TrainError("the genotype does not fit the data: " + "; ".join(found))
@@ -53,7 +55,7 @@ def feature_tensors(module: ModuleType, bank: FeatureBank) -> list[torch.Tensor]
             f"the genotype is {module.TASK} with {module.CLASSES} classes, the data "
             f"{bank.task} with {bank.classes}"
         )
-    return [torch.from_numpy(bank.features[name]).float() for name, _ in module.INPUTS]
+    return [Column(bank.features[name]) for name, _ in module.INPUTS]
 
 
 class Trainer:
@@ -63,7 +65,7 @@ class Trainer:
         self, module: ModuleType, bank: FeatureBank, settings: TrainSettings
     ) -> None:
         self.settings, self.task = settings, bank.task
-        self.inputs = feature_tensors(module, bank)
+        self.inputs = feature_columns(module, bank)
         labels = torch.from_numpy(bank.labels)
         self.labels = labels.float() if bank.task == "multilabel" else labels.long()
         if settings.holdout == "test":
@@ -88,7 +90,7 @@ class Trainer:
         self.seconds = 0.0
 
     def batch(self, index: torch.Tensor) -> list[torch.Tensor]:
-        return [x.index_select(0, index) for x in self.inputs]
+        return [column.rows(index) for column in self.inputs]
 
     def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
         self.model.train()
@@ -116,7 +118,11 @@ class Trainer:
     def predict(self, index: torch.Tensor) -> np.ndarray:
         self.model.eval()
         with torch.no_grad():
-            return self.model(*self.batch(index)).numpy()
+            if not any(column.streamed for column in self.inputs):
+                return self.model(*self.batch(index)).numpy()
+            # From a memory map: bounded memory, a part of the split at a time.
+            parts = index.split(EVAL_ROWS)
+            return np.concatenate([self.model(*self.batch(p)).numpy() for p in parts])
 
     def score(self) -> dict[str, float]:
         """The metrics on the held-out split (test or val, by `holdout`)."""

@@ -1,0 +1,67 @@
+"""Batches of a run's input features, from memory or from a memory-mapped bank.
+
+A small bank is held as float32 tensors and batches are `index_select`s, as before
+banks could be memory-mapped. A memory-mapped feature (a bank directory, docs/data.md)
+stays on disk: a batch reads its rows in ascending order (sequential reads, each page
+once) and puts them back in the batch's order, then converts them to float32, so a
+float16 bank costs float16 bytes on disk and only a batch of float32 in memory. Both
+give the same tensors for the same rows.
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+import torch
+
+# Below this many bytes (as float32) a memory-mapped feature is read into memory once:
+# a gather from RAM beats one from the page cache, and small banks are the common case.
+IN_MEMORY_BYTES = 256 << 20
+EVAL_ROWS = 1024  # rows scored at a time when the features are streamed
+
+
+def is_mapped(array: object) -> bool:
+    """Whether `array` is a memory map (or a view of one): its pages are the page
+    cache's, not the process's."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)
+
+
+class Column:
+    """One feature's rows as float32 tensors, in memory or read from a memory map."""
+
+    def __init__(self, array: np.ndarray | torch.Tensor) -> None:
+        self.mapped = isinstance(array, np.ndarray) and is_mapped(array)
+        too_large = self.mapped and array.size * 4 > IN_MEMORY_BYTES
+        if isinstance(array, torch.Tensor):
+            self.tensor: torch.Tensor | None = array.float()
+        elif too_large:
+            self.tensor, self.array = None, array
+        elif self.mapped:  # small: read into memory once (a copy: maps are read-only)
+            self.tensor = torch.from_numpy(np.array(array, dtype=np.float32))
+        else:
+            self.tensor = torch.from_numpy(np.asarray(array, dtype=np.float32))
+        self.shape = tuple(array.shape)
+
+    @property
+    def streamed(self) -> bool:
+        return self.tensor is None
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        """The rows `index` (in that order) as a float32 tensor."""
+        if self.tensor is not None:
+            return self.tensor.index_select(0, index)
+        wanted = index.numpy()
+        order = np.argsort(wanted, kind="stable")
+        chunk = self.array[wanted[order]]  # ascending: sequential reads
+        out = np.empty((len(wanted), *self.shape[1:]), dtype=np.float32)
+        out[order] = chunk
+        return torch.from_numpy(out)
+
+
+def columns(arrays: list[np.ndarray | torch.Tensor]) -> list[Column]:
+    return [Column(array) for array in arrays]
