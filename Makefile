@@ -19,19 +19,17 @@ $(STAMP): pyproject.toml
 # The whole pipeline on the embedded data (README, "What `make run` prints"): prepare mfeat, search, check,
 # compile, train, export with the trained weights, then `bmnas report` runs ONNX Runtime
 # on the test split (its accuracy must equal PyTorch's), times eager vs ORT, prints the
-# summary table and writes build/mfeat.report/ (report.md, architecture, search curves).
+# summary table and writes build/mfeat.report/ (report.md, summary.json and the pictures
+# it draws: the architecture, the search curves, the training curves; docs/report.md).
 RUN := build/mfeat
 run: $(STAMP)
-	@mkdir -p build $(RUN).report
+	@mkdir -p build
 	$(BIN)/bmnas data mfeat
 	$(BIN)/bmnas search --data mfeat -o $(RUN).bmg --run-dir $(RUN).search --overwrite
 	$(BIN)/bmnas check $(RUN).bmg
 	$(BIN)/bmnas compile $(RUN).bmg -o $(RUN).py
 	$(BIN)/bmnas train $(RUN).bmg --data mfeat -o $(RUN).train --overwrite
 	$(BIN)/bmnas export $(RUN).bmg --weights $(RUN).train/weights.safetensors -o $(RUN).onnx
-	$(BIN)/bmnas viz $(RUN).bmg -o $(RUN).report/architecture.svg
-	$(BIN)/bmnas viz $(RUN).bmg -o $(RUN).report/architecture.png
-	$(BIN)/bmnas viz $(RUN).search -o $(RUN).report/curves.png
 	$(BIN)/bmnas report --search-run $(RUN).search --train-run $(RUN).train \
 		--onnx $(RUN).onnx -o $(RUN).report
 

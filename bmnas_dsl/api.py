@@ -30,6 +30,7 @@ __all__ = [
     "compile_source",
     "export_onnx",
     "format_source",
+    "import_released",
     "load_data",
     "load_model_class",
     "load_module",
@@ -50,6 +51,34 @@ def format_source(text: str) -> str:
     """The canonical form of `.bmg` text (`bmnas fmt`), comments kept; BmgError when
     the text does not parse."""
     return format_file(parse(text.removeprefix("\ufeff")))
+
+
+def import_released(
+    path_or_text: str | Path | bytes, preset: str | None = None, **overrides: Any
+) -> str:
+    """The `.bmg` text of a genotype of the authors' released code (`bmnas import`):
+    a file (a `best_genotype.pkl`, or text or a log with the printed `Genotype(...)`),
+    that printed text itself, or a file's bytes. `overrides`: `features` (a list of
+    `("modality.feature", shape)`), `C`, `L`, `classes`, `task`, `dropout` (the
+    preset's otherwise), `cells` and `steps` (asserted), `node_multiplier`, `index`
+    (which printed genotype; default the last), `name` (default "imported").
+    ReleasedGenotypeError, one line, for anything it cannot convert."""
+    from bmnas_dsl.released.convert import import_data, settings_for
+    from bmnas_dsl.released.source import read_input
+    from bmnas_dsl.released.text import START
+
+    settings_keys = {"features", "C", "L", "classes", "task", "dropout"}
+    settings = settings_for(
+        preset, **{k: v for k, v in overrides.items() if k in settings_keys}
+    )
+    options = {k: v for k, v in overrides.items() if k not in settings_keys}
+    if isinstance(path_or_text, bytes):
+        data, source = path_or_text, "<bytes>"
+    elif isinstance(path_or_text, str) and START.search(path_or_text):
+        data, source = path_or_text.encode("utf-8"), "<string>"
+    else:
+        data, source = read_input(path_or_text), str(path_or_text)
+    return import_data(data, source, settings, **options).text
 
 
 def compile_source(text: str, name: str = "model.bmg") -> str:

@@ -61,3 +61,9 @@ class VizError(BmnasError):
 
 class AblationError(BmnasError):
     """A transformation that cannot be applied or gives an invalid genotype."""
+
+
+class ReleasedGenotypeError(BmnasError):
+    """A genotype of the authors' released BM-NAS code that `bmnas import` cannot read or
+    convert (a refused pickle, a malformed printed form, a structure bmnas cannot build);
+    the message says what and where, in one line."""

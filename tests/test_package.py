@@ -14,8 +14,9 @@ import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "bmnas_dsl"
-# The front end: text -> AST -> IR -> passes. It must load without the training stack.
-FRONT_END = ("lang", "ir", "passes")
+# The front end: text -> AST -> IR -> passes, and the importer of released genotypes
+# that feeds it (`bmnas import`). They must load without the training stack.
+FRONT_END = ("lang", "ir", "passes", "released")
 HEAVY = ("torch", "onnx", "onnxruntime", "numpy", "safetensors", "matplotlib")
 
 

@@ -10,6 +10,7 @@ from bmnas_dsl.cli import (
     data,
     export,
     fmt,
+    import_genotype,
     infer,
     info,
     ir,
@@ -24,6 +25,7 @@ from bmnas_dsl.version import __version__
 COMMANDS = (
     check,
     fmt,
+    import_genotype,
     ir,
     info,
     compile,

@@ -8,7 +8,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bmnas_dsl.cli.common import EXIT_INVALID, EXIT_OK, Subparsers, load_valid
+from bmnas_dsl.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Subparsers,
+    add_command,
+    load_valid,
+)
 from bmnas_dsl.errors import VizError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.viz.picture import (
@@ -28,22 +34,36 @@ def _dpi(text: str) -> int:
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    viz = subparsers.add_parser(
+    viz = add_command(
+        subparsers,
         "viz",
-        help="draw a genotype (SVG, PNG, DOT) or a search run's curves",
-        description=(
-            "Draw the pruned network of a .bmg genotype (as the paper's Fig. 9), or the "
-            "validation curves and final alpha/beta/gamma of a search run directory. "
-            "The format follows the suffix of -o: .svg, .png, or .dot (Graphviz text, "
-            "genotypes only)."
-        ),
-    )
-    viz.add_argument("input", metavar="FILE|RUN_DIR", help="a .bmg file or a run dir")
-    viz.add_argument(
-        "-o", "--output", required=True, metavar="OUT.{svg,png,dot}", help="output file"
+        "draw a genotype (SVG, PNG, DOT), or a search or training run's curves",
+        "A .bmg file: its pruned network, as the paper's Fig. 9. A search run "
+        "directory (bmnas search --run-dir): the validation metric, the losses and "
+        "the architecture weights' convergence per epoch, and heatmaps of the kept "
+        "epoch's alpha, beta and gamma. A training run directory (bmnas train -o): "
+        "the training loss and, with --holdout val, the validation metric per epoch. "
+        "The format follows the suffix of -o: .svg, .png, or .dot (Graphviz text, "
+        "genotypes only). docs/viz.md.",
     )
     viz.add_argument(
-        "--dpi", type=_dpi, default=150, help="PNG resolution (default: 150)"
+        "input",
+        metavar="FILE|RUN_DIR",
+        help="a .bmg file, a search run directory or a training run directory",
+    )
+    viz.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.{svg,png,dot}",
+        help="output file; its suffix picks the format (written atomically)",
+    )
+    viz.add_argument(
+        "--dpi",
+        type=_dpi,
+        default=150,
+        metavar="N",
+        help=f"PNG resolution, {MIN_DPI} to {MAX_DPI} (default: 150)",
     )
     viz.set_defaults(run=run)
 

@@ -6,6 +6,7 @@ problem is reported at once. Codes and conditions are those of the language spec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
 
@@ -28,6 +29,13 @@ from bmnas_dsl.lang.names import identifier_problem, suggest, suggestion_budget
 from bmnas_dsl.passes.prune import prune, prune_warnings
 
 MAX_INT = 2**31 - 1
+
+# The meta entry by which a file says that its modalities declare every feature of its
+# data on purpose, read or not: a searched genotype (the declarations are the search
+# space, which hand edits and the ablations draw on) or an imported one (the released
+# code's input list). Its unused features are expected, so W004 stays quiet about them;
+# `bmnas info` still lists them as pruned. docs/language.md, "Statements".
+DECLARES_ALL_FEATURES = "declares_all_features"
 
 Pass = Callable[[nx.MultiDiGraph], Iterable[Diagnostic]]
 
@@ -408,8 +416,30 @@ def validate_and_prune(
     with suggestion_budget():
         errors = [d for check in PASSES for d in check(g)]
     pruned = None if errors else prune(g)
-    diagnostics = errors + prune_warnings(g, pruned)
+    diagnostics = errors + expected_unused(g, prune_warnings(g, pruned))
     return sorted(diagnostics, key=Diagnostic.sort_key), pruned
+
+
+def expected_unused(g: nx.MultiDiGraph, warnings: list[Diagnostic]) -> list[Diagnostic]:
+    """The warnings without W004 when the file declares every feature on purpose
+    (`declares_all_features = true`); with another value of that key, each W004 says
+    why it was not silenced, since only `true` marks the declarations."""
+    meta = g.graph.get("meta") or {}
+    if DECLARES_ALL_FEATURES not in meta:
+        return warnings
+    value = meta[DECLARES_ALL_FEATURES]
+    if value is True:
+        return [w for w in warnings if w.code != "W004"]
+    if value is False:
+        return warnings
+    hint = (
+        f" (meta {DECLARES_ALL_FEATURES} is {value!r}; only `true` marks unused "
+        "features as expected)"
+    )
+    return [
+        dataclasses.replace(w, message=w.message + hint) if w.code == "W004" else w
+        for w in warnings
+    ]
 
 
 def validate(g: nx.MultiDiGraph) -> list[Diagnostic]:

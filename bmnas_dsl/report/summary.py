@@ -1,10 +1,10 @@
-"""`bmnas report`: the summary of a search → train → export pipeline.
+"""`bmnas report --train-run T`: the summary of a (search →) train → export pipeline.
 
-It reads the search run, the training run and the ONNX file, and measures what the
-runs do not record: ONNX Runtime's predictions on the test split against PyTorch's (the
-accuracy must be the same) and eager vs ONNX Runtime latency. It prints a table and
-writes summary.json and report.md (which shows the pictures `bmnas viz` draws into the
-same folder).
+It reads the training run, the ONNX file and, when given, the search run whose genotype
+was trained (refused when the training run trained another genotype), and measures what
+the runs do not record: ONNX Runtime's predictions on the test split against PyTorch's
+(the accuracy must be the same) and eager vs ONNX Runtime latency. It prints a table and
+writes summary.json, report.md and the pictures report.md shows (report/pictures.py).
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.errors import ReportError, TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.metrics import primary_name, scores
+from bmnas_dsl.report.genotypes import analysed, canonical, difference
+from bmnas_dsl.report.pictures import (
+    ARCHITECTURE_SVG,
+    SEARCH_CURVES,
+    TRAINING_CURVES,
+    draw_pictures,
+)
 from bmnas_dsl.runs.directory import read_genotype
-from bmnas_dsl.runs.layout import GENOTYPE, LOG, METRICS, WEIGHTS
+from bmnas_dsl.runs.layout import BEST_GENOTYPE, GENOTYPE, LOG, METRICS, WEIGHTS
 from bmnas_dsl.runs.log import read_best, read_log
-
-ARCHITECTURE = "architecture.svg"
-CURVES = "curves.png"
 
 
 def _read_json(path: Path) -> Any:
@@ -62,6 +66,28 @@ def search_summary(run_dir: Path) -> dict[str, Any]:
         "best_epoch": best.epoch,
         "val_metric": best.val_metric,
     }
+
+
+def check_pairing(search_run: Path, train_run: Path, trained: str) -> None:
+    """ReportError unless the training run trained the genotype the search run kept
+    (the same genotype, comments and layout aside: `genotypes.canonical`): a report
+    that combined them would credit one network with another's figures."""
+    kept_path = search_run / BEST_GENOTYPE
+    try:
+        kept = read_genotype(kept_path, ReportError)
+    except FileNotFoundError:
+        raise ReportError(
+            f"{kept_path}: no such file; not a search run directory (or the search "
+            "finished no epoch)"
+        ) from None
+    ours = analysed(trained, train_run / GENOTYPE)
+    theirs = analysed(kept, kept_path)
+    if canonical(ours) != canonical(theirs):
+        raise ReportError(
+            f"{train_run} trained a genotype other than the one {search_run} kept "
+            f"({train_run / GENOTYPE} vs {kept_path}: {difference(ours, theirs)}); "
+            "give the search run that wrote it, or leave --search-run out"
+        )
 
 
 def median_ms(run: Callable[[], Any], repeats: int) -> float:
@@ -118,21 +144,28 @@ def _onnx_logits(
 
 
 def build_report(
-    search_run: Path,
+    search_run: Path | None,
     train_run: Path,
     onnx_path: Path,
     bank: FeatureBank,
     repeats: int = 200,
 ) -> dict[str, Any]:
+    """The report's content; `search_run` None for a genotype no search wrote (a
+    hand-written one): the search rows are then left out."""
     if repeats < 1:
         raise ReportError(f"--repeats must be at least 1, not {repeats}")
-    search = search_summary(search_run)
+    genotype = read_genotype(train_run / GENOTYPE, TrainError)
+    if search_run is not None:
+        check_pairing(search_run, train_run, genotype)
+    search = search_summary(search_run) if search_run is not None else None
     trained = _read_json(train_run / METRICS)
     if "test" not in trained:
-        raise ReportError(f"{train_run}: a --holdout val run has no test metric")
+        raise ReportError(
+            f"{train_run}: a --holdout val run has no test metric (compare it with "
+            f"other runs: bmnas report {train_run} ...)"
+        )
     # Recompiled from the genotype, never imported from the run's model.py: a run
     # directory may come from someone else, and a .py file in it could run any code.
-    genotype = read_genotype(train_run / GENOTYPE, TrainError)
     _, module = compile_genotype(genotype, str(train_run / GENOTYPE))
     model = module.Model()
     load_weights(model, train_run / WEIGHTS)
@@ -187,16 +220,18 @@ def build_report(
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     name, search, onnx = report["metric"], report["search"], report["onnx"]
-    rows = [
-        (
-            "search time",
-            f"{search['search_seconds']:.1f} s ({search['epochs']} epochs)",
-        ),
-        (
-            f"validation {name} (search)",
-            f"{search['val_metric']:.4f} (epoch {search['best_epoch']})",
-        ),
-    ]
+    rows = []
+    if search is not None:  # none for a genotype that no given search wrote
+        rows += [
+            (
+                "search time",
+                f"{search['search_seconds']:.1f} s ({search['epochs']} epochs)",
+            ),
+            (
+                f"validation {name} (search)",
+                f"{search['val_metric']:.4f} (epoch {search['best_epoch']})",
+            ),
+        ]
     rows += [(f"test {k}", f"{v:.4f}") for k, v in report["test"].items()]
     rows += [
         ("parameters", f"{report['parameters']:,}"),
@@ -235,22 +270,44 @@ def text_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows) + "\n"
 
 
-def report_markdown(report: dict[str, Any], folder: Path) -> str:
+def report_markdown(report: dict[str, Any], pictures: dict[str, bytes]) -> str:
+    searched = report["search"] is not None
+    stages = "Search → check → compile → train" if searched else "Train"
     parts = [
         "# bmnas pipeline report\n",
-        "Search → check → compile → train → export → ONNX Runtime on the test split "
-        "(`make run`). Latency: median of repeated calls, one thread each.\n",
+        f"{stages} → export → ONNX Runtime on the test split. Latency: median of "
+        "repeated calls, one thread each.\n",
         markdown_table(summary_rows(report)),
     ]
-    if (folder / ARCHITECTURE).exists():
-        parts.append(f"## Architecture\n\n![the searched genotype]({ARCHITECTURE})\n")
-    if (folder / CURVES).exists():
-        parts.append(f"## Search curves\n\n![search curves]({CURVES})\n")
+    what = "searched" if searched else "trained"
+    sections = [
+        (ARCHITECTURE_SVG, "Architecture", f"the {what} genotype"),
+        (SEARCH_CURVES, "Search curves", "search curves and kept architecture weights"),
+        (TRAINING_CURVES, "Training curves", "training curves"),
+    ]
+    for name, title, alt in sections:
+        if name in pictures:
+            parts.append(f"## {title}\n\n![{alt}]({name})\n")
     parts.append(f"## Genotype\n\n```\n{report['genotype']}```\n")
     return "\n".join(parts)
 
 
-def write_report(report: dict[str, Any], folder: Path) -> None:
+def report_pictures(
+    report: dict[str, Any], search_run: Path | None, train_run: Path
+) -> dict[str, bytes]:
+    """The report's pictures (in memory), of the trained genotype and both runs."""
+    genotype = train_run / GENOTYPE
+    result = analysed(report["genotype"], genotype)
+    assert result.pruned is not None
+    return draw_pictures(result.pruned, genotype, train_run, search_run)
+
+
+def write_report(
+    report: dict[str, Any], folder: Path, pictures: dict[str, bytes]
+) -> None:
+    """summary.json, report.md and the pictures, each written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
+    for name, data in pictures.items():
+        write_atomic(folder / name, data)
     write_atomic(folder / "summary.json", json.dumps(report, indent=2) + "\n")
-    write_atomic(folder / "report.md", report_markdown(report, folder))
+    write_atomic(folder / "report.md", report_markdown(report, pictures))

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from bmnas_dsl.lang.printer import Genotype, MetaValue, genotype_to_bmg
+from bmnas_dsl.passes.validate import DECLARES_ALL_FEATURES
 from bmnas_dsl.search import select
 from bmnas_dsl.search.derive import derive_genotype
 
@@ -51,7 +52,8 @@ def derive_bmg(
 ) -> str:
     """Derive (paper eq. 3 and 11) and print with the same printer as `bmnas fmt`;
     with `pairs`, the cells read those inputs instead of alpha's (the bodies still
-    come from beta and gamma)."""
+    come from beta and gamma). The text declares every feature of the data and marks
+    it so (`declares_all_features = true`): it checks clean."""
     space, training = search.space, search.training
     with torch.no_grad():
         weights = search.model.cell_weights()
@@ -64,6 +66,10 @@ def derive_bmg(
     meta: dict[str, MetaValue] = {
         "dataset": search.data,
         "data_sha256": search.data_sha256,
+        # Every feature of the data is declared (the search space: node indices, hand
+        # edits and the ablations' random and unimodal inputs draw on it); this says so,
+        # and `bmnas check` does not warn (W004) about the ones the cells do not read.
+        DECLARES_ALL_FEATURES: True,
         "seed": training.seed,
         "epoch": epoch,
         "val_metric": round(val_metric, 6),

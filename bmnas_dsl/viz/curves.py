@@ -1,6 +1,7 @@
 """The plot of a search run: validation metric, losses and the architecture weights'
 distance from uniform per epoch, and the architecture weights (alpha, beta, gamma) of
-the kept epoch, every cell's as labelled heatmaps."""
+the kept epoch, every cell's as labelled heatmaps. The plot of a training run: its loss
+and, with `--holdout val`, its validation metric per epoch."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ LOSS_STYLE = {  # curve -> (label, colour)
 
 
 def draw_run(run: Run) -> Figure:
-    """One figure: curves on top, then one row of heatmaps per cell."""
+    """One figure: curves on top, then one row of heatmaps per cell (a training run:
+    its curves only)."""
+    if run.kind == "training":
+        return draw_training(run)
     rows = [max(len(c.alpha), len(c.beta), len(c.gamma), 2) for c in run.cells]
     heights = [2.8] + [0.36 * r + 1.5 for r in rows]
     widest = max(
@@ -65,6 +69,52 @@ def draw_run(run: Run) -> Figure:
     return figure
 
 
+def draw_training(run: Run) -> Figure:
+    """The loss per epoch and, when the run scored validation each epoch, the metric;
+    the footnote gives the final held-out score (metrics.json)."""
+    panels = 2 if run.val_metric else 1
+    with matplotlib.rc_context(RC):
+        # Wide enough for the footnote even with one panel.
+        figure = Figure(figsize=(5.0 * panels + 3.0, 3.6), layout="constrained")
+        figure.suptitle(run.title, fontsize=12, fontweight="bold", x=0.01, ha="left")
+        grid = figure.add_gridspec(1, panels)
+        _losses(figure.add_subplot(grid[0]), run)
+        if run.val_metric:
+            _last_epoch_metric(figure.add_subplot(grid[1]), run)
+        figure.supxlabel(
+            (run.note if run.note else "not finished: no metrics.json yet")
+            + "; training keeps the weights of its last epoch.",
+            x=0.01,
+            ha="left",
+            fontsize=8,
+            color="#495057",
+        )
+    return figure
+
+
+def _last_epoch_metric(axes: Axes, run: Run) -> None:
+    """A training run's validation metric, its last (kept) epoch labelled: training
+    selects no epoch, so there is no best-epoch star."""
+    axes.plot(run.epochs, run.val_metric, marker="o", markersize=3.5, color=UPPER)
+    epoch, value = run.epochs[-1], run.val_metric[-1]
+    axes.annotate(
+        f"last epoch {epoch}: {value:.4f}",
+        (epoch, value),
+        xytext=(-10, -2),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=8.5,
+        color="#d9480f",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+    )
+    axes.margins(x=0.04, y=0.18)
+    axes.set_title(f"validation {run.metric} per epoch", fontsize=10)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(run.metric)
+    _integer_epochs(axes, run)
+
+
 def _metric(axes: Axes, run: Run) -> None:
     axes.plot(run.epochs, run.val_metric, marker="o", markersize=3.5, color=UPPER)
     best = run.best
@@ -93,6 +143,8 @@ def _metric(axes: Axes, run: Run) -> None:
 def _losses(axes: Axes, run: Run) -> None:
     for key, values in run.losses.items():
         label, colour = LOSS_STYLE[key]
+        if run.kind == "training":  # one loss: that of the network trained
+            label = "training loss"
         axes.plot(
             run.epochs,
             values,
@@ -102,8 +154,12 @@ def _losses(axes: Axes, run: Run) -> None:
             marker="o",
             markersize=2.5,
         )
-    axes.axvline(run.epochs[run.best], color="#adb5bd", linewidth=0.8, linestyle="--")
-    axes.set_title("losses per epoch", fontsize=10)
+    if run.kind != "training":  # the kept epoch; a training run keeps its last
+        axes.axvline(
+            run.epochs[run.best], color="#adb5bd", linewidth=0.8, linestyle="--"
+        )
+    title = "training loss per epoch" if run.kind == "training" else "losses per epoch"
+    axes.set_title(title, fontsize=10)
     axes.set_xlabel("epoch")
     if run.losses:
         axes.legend(fontsize=8, frameon=False)

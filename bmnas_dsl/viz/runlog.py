@@ -1,4 +1,5 @@
-"""Reading a search run directory (`bmnas search`'s settings.json and log.jsonl) for plots.
+"""Reading a run directory for plots: a search run (`bmnas search`'s settings.json and
+log.jsonl) or a training run (`bmnas train`'s log.jsonl, settings.json, metrics.json).
 
 Pure Python. Everything a plot needs is checked here, so a truncated or hand-edited log
 gives one clear `VizError` instead of a failure half-way through drawing.
@@ -12,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from bmnas_dsl.errors import VizError
-from bmnas_dsl.runs.layout import LOG, SETTINGS
-from bmnas_dsl.runs.log import MAX_VALUE, is_number, read_best, read_log
+from bmnas_dsl.runs.directory import run_kind
+from bmnas_dsl.runs.layout import LOG, METRICS, SETTINGS
+from bmnas_dsl.runs.log import MAX_VALUE, is_epoch, is_number, read_best, read_log
 
 CURVES = ("train_loss", "val_loss", "arch_loss")
+# A training run logs its held-out metric per epoch only with `--holdout val`, under
+# the primary metric's name (nn/metrics.py): val_accuracy or val_weighted_f1.
+TRAINING_METRICS = {"val_accuracy": "accuracy", "val_weighted_f1": "weighted F1"}
 # One row of heatmaps per cell, one heatmap row per step: beyond these a figure takes
 # minutes and gigabytes to draw and nobody could read it.
 MAX_CELLS, MAX_STEPS, MAX_PREDECESSORS = 64, 64, 1024
@@ -47,6 +52,11 @@ class Run:
     best: int  # index of the kept epoch (best.json, else runs.log.best_index)
     # Normalised entropy per epoch of alpha, beta, gamma (1 = uniform), when logged.
     convergence: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # "training": a `bmnas train` run. It keeps its last epoch (`best`), has no
+    # architecture weights, and a validation curve only with `--holdout val`
+    # (`val_metric` is then empty without one).
+    kind: str = "search"
+    note: str = ""  # training: the final held-out score of metrics.json, when written
 
 
 def _vector(value: Any) -> tuple[float, ...]:
@@ -55,11 +65,11 @@ def _vector(value: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in value)
 
 
-def _settings(run_dir: Path) -> dict[str, Any]:
-    """settings.json, or {} when absent or unreadable: the plots then use plain numbers
-    for the names (the log alone is enough to draw)."""
+def _settings(run_dir: Path, name: str = SETTINGS) -> dict[str, Any]:
+    """settings.json (or another JSON file of the run), or {} when absent or unreadable:
+    the plots then use plain numbers for the names (the log alone is enough to draw)."""
     try:
-        data = json.loads((run_dir / SETTINGS).read_text(encoding="utf-8"))
+        data = json.loads((run_dir / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -163,11 +173,14 @@ def _cells(record: dict[str, Any], space: dict[str, Any]) -> tuple[CellWeights, 
 
 
 def read_run(run_dir: str | Path) -> Run:
-    """The run's curves and final-epoch weights; VizError when they cannot be read."""
+    """The run's curves (and a search's kept-epoch weights); VizError when they cannot
+    be read. A directory holding only a log is read as a search run."""
     path = Path(run_dir)
     log = path / LOG
     if not log.is_file():
-        raise VizError(f"{path}: no {LOG}; not a search run directory")
+        raise VizError(f"{path}: no {LOG}; not a search or training run directory")
+    if run_kind(path) == "training":
+        return read_training_run(path)
     records = read_log(log, VizError)
     kept = read_best(path, records, VizError).epoch
     best = max(i for i, r in enumerate(records) if r["epoch"] == kept)
@@ -218,3 +231,53 @@ def _convergence(records: list[dict[str, Any]]) -> dict[str, tuple[float, ...]]:
         else:
             series[group] = tuple(values)
     return series
+
+
+def read_training_run(path: Path) -> Run:
+    """A `bmnas train` run: its training loss per epoch and, with `--holdout val`, its
+    validation metric per epoch; the note gives metrics.json's final score."""
+    log = path / LOG
+    records = read_log(log, VizError, numbers=("train_loss",))
+    found = [key for key in TRAINING_METRICS if key in records[0]]
+    if found:  # then every line must have it, as a number (one located error if not)
+        records = read_log(log, VizError, numbers=("train_loss", found[0]))
+    settings = _settings(path)
+    data, genotype = settings.get("data"), settings.get("genotype")
+    title = f"training run {path.name}"
+    title += (f" · data {data}" if isinstance(data, str) and data else "") + (
+        f" · genotype {genotype}" if isinstance(genotype, str) and genotype else ""
+    )
+    metric = TRAINING_METRICS[found[0]] if found else "accuracy"
+    return Run(
+        path=path,
+        title=title,
+        metric=metric,
+        epochs=tuple(int(r["epoch"]) for r in records),
+        val_metric=tuple(float(r[found[0]]) for r in records) if found else (),
+        losses={"train_loss": tuple(float(r["train_loss"]) for r in records)},
+        cells=(),
+        best=len(records) - 1,  # training keeps its last epoch, it selects none
+        kind="training",
+        note=_final_score(path),
+    )
+
+
+def _final_score(path: Path) -> str:
+    """`test accuracy 0.8825 after epoch 20 (metrics.json; scored once, at the end)` or
+    the like; empty while the run has not finished (or its metrics.json is unreadable)."""
+    metrics = _settings(path, METRICS)
+    name, epochs = metrics.get("metric"), metrics.get("epochs")
+    if not isinstance(name, str) or not is_epoch(epochs):
+        return ""
+    label = TRAINING_METRICS.get(f"val_{name}", name.replace("_", " "))
+    for split, words, how in (
+        ("test", "test", "scored once, at the end"),
+        ("val", "validation", "no epoch is selected on it"),
+    ):
+        scores = metrics.get(split)
+        value = scores.get(name) if isinstance(scores, dict) else None
+        if is_number(value):
+            return (
+                f"{words} {label} {value:.4f} after epoch {epochs} ({METRICS}; {how})"
+            )
+    return ""

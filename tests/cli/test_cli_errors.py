@@ -212,7 +212,7 @@ def test_data_errors_are_one_line(tmp_path):
         (["data", "/nonexistent/bank.npz"], ["/nonexistent/bank.npz: no such file"]),
         (["data", "bank.npz"], ["bank.npz: no such file"]),
         (["data", "mfeat:nope"], ["nope"]),
-        (["data", str(tmp_path)], ["is a directory"]),
+        (["data", str(tmp_path)], ["a directory without meta.json"]),
         (["data", str(tmp_path / "text.npz")], ["not a feature bank"]),
         (["data", "planted", "--genotype", str(genotype)], ["feature 'a.f1' is [8, 6] in the bank but [8, 5] in the genotype"]),
         (["data", "planted", "--genotype", str(tmp_path / "nothere.bmg")], ["cannot read file"]),

@@ -465,7 +465,7 @@ def bad_run(tmp_path: Path, log: str | None) -> Path:
     [
         ("missing", "no such file or directory"),
         ("suffix", "unknown output format"),
-        ("no_log", "no log.jsonl; not a search run directory"),
+        ("no_log", "no log.jsonl; not a search or training run directory"),
         ("empty_log", "no epoch logged yet"),
         ("not_json", "log.jsonl:2: not JSON"),
         ("no_metric", "log.jsonl:1: no 'val_metric'"),
