@@ -15,8 +15,9 @@ import mmap
 import numpy as np
 import torch
 
-# Below this many bytes (as float32) a memory-mapped feature is read into memory once:
-# a gather from RAM beats one from the page cache, and small banks are the common case.
+# Up to this many bytes (as float32) of memory-mapped features, a run reads them into
+# memory once: a gather from RAM beats one from the page cache (benchmarks/bank_scale.py
+# measures both), and small banks are the common case.
 IN_MEMORY_BYTES = 256 << 20
 EVAL_ROWS = 1024  # rows scored at a time when the features are streamed
 
@@ -32,11 +33,12 @@ def is_mapped(array: object) -> bool:
 
 
 class Column:
-    """One feature's rows as float32 tensors, in memory or read from a memory map."""
+    """One feature's rows as float32 tensors, in memory or read from a memory map
+    (`stream`: leave a memory-mapped array on disk)."""
 
-    def __init__(self, array: np.ndarray | torch.Tensor) -> None:
+    def __init__(self, array: np.ndarray | torch.Tensor, stream: bool = False) -> None:
         self.mapped = isinstance(array, np.ndarray) and is_mapped(array)
-        too_large = self.mapped and array.size * 4 > IN_MEMORY_BYTES
+        too_large = self.mapped and stream
         if isinstance(array, torch.Tensor):
             self.tensor: torch.Tensor | None = array.float()
         elif too_large:
@@ -64,4 +66,10 @@ class Column:
 
 
 def columns(arrays: list[np.ndarray | torch.Tensor]) -> list[Column]:
-    return [Column(array) for array in arrays]
+    """The run's features; the memory-mapped ones stay on disk when together they are
+    larger than IN_MEMORY_BYTES as float32."""
+    mapped = sum(
+        a.size * 4 for a in arrays if isinstance(a, np.ndarray) and is_mapped(a)
+    )
+    stream = mapped > IN_MEMORY_BYTES
+    return [Column(array, stream) for array in arrays]

@@ -106,11 +106,10 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
     # Its own stream: the candidates do not depend on how many updates were drawn.
     generator = torch.Generator().manual_seed(training.seed)
     candidates = select.candidate_pairs(space, training.candidates, generator)
-    inputs, labels = search.batch(search.val_index)
+    parts = (search.batch(part) for part in search.val_parts())
     scores = select.score_candidates(
         search.model,
-        inputs,
-        labels,
+        parts,
         candidates,
         search.loss,
         search.score,

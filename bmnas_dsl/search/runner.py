@@ -17,7 +17,7 @@ from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash, short
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import columns
+from bmnas_dsl.nn.batches import EVAL_ROWS, columns
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -214,20 +214,35 @@ class Search:
         EVAL_SAMPLES assignments drawn from a fixed stream (the same every epoch, and
         apart from the training stream so that evaluating does not change training)."""
         self.model.eval()
+        draws = None
+        if self.sampling:
+            stream = torch.Generator().manual_seed(self.training.seed)
+            draws = [sample_pairs(self.space, stream) for _ in range(EVAL_SAMPLES)]
         with torch.no_grad():
-            inputs, labels = self.batch(self.val_index)
-            if not self.sampling:
-                logits = self.model(inputs)
-            else:
-                stream = torch.Generator().manual_seed(self.training.seed)
-                draws = [sample_pairs(self.space, stream) for _ in range(EVAL_SAMPLES)]
-                # Mean logits: defined for multiclass and multilabel alike.
-                outputs = [self.model(inputs, list(p)) for p in draws]
-                logits = torch.stack(outputs).mean(0)
+            logits = torch.cat(
+                [self._val_logits(part, draws) for part in self.val_parts()]
+            )
+        labels = self.labels.index_select(0, self.val_index)
         return {
             "val_loss": float(self.loss(logits, labels)),
             "val_metric": metric(self.space.task, logits, labels),
         }
+
+    def val_parts(self) -> list[torch.Tensor]:
+        """The validation rows in one piece, or, when the features are streamed from a
+        memory map, in parts of EVAL_ROWS (bounded memory)."""
+        if any(column.streamed for column in self.columns):
+            return list(self.val_index.split(EVAL_ROWS))
+        return [self.val_index]
+
+    def _val_logits(
+        self, index: torch.Tensor, draws: list[Pairs] | None
+    ) -> torch.Tensor:
+        inputs, _ = self.batch(index)
+        if draws is None:
+            return self.model(inputs)
+        # Mean logits: defined for multiclass and multilabel alike.
+        return torch.stack([self.model(inputs, list(p)) for p in draws]).mean(0)
 
     def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         """Derive the epoch's genotype, keep it when it is the best so far (best.bmg,

@@ -24,7 +24,7 @@ numbers; test data is never read.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -108,19 +108,27 @@ def choose(ranked: Sequence[int], trained: Sequence[float]) -> int:
 
 def score_candidates(
     model: torch.nn.Module,
-    inputs: list[torch.Tensor],
-    labels: torch.Tensor,
+    parts: Iterable[tuple[list[torch.Tensor], torch.Tensor]],
     candidates: Sequence[Pairs],
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     metric: Callable[[torch.Tensor, torch.Tensor], float],
 ) -> list[Score]:
-    """Each candidate's validation (metric, loss) under the supernet, in eval mode."""
+    """Each candidate's validation (metric, loss) under the supernet, in eval mode.
+    `parts`: the validation rows as (inputs, labels), in one part or several (a
+    streamed bank: each part is read once, and only the logits are kept)."""
     model.eval()
-    scores = []
+    logits: list[list[torch.Tensor]] = [[] for _ in candidates]
+    labels = []
     with torch.no_grad():
-        for pairs in candidates:
-            logits = model(inputs, list(pairs))
-            scores.append((metric(logits, labels), float(loss(logits, labels))))
+        for inputs, part_labels in parts:
+            labels.append(part_labels)
+            for kept, pairs in zip(logits, candidates, strict=True):
+                kept.append(model(inputs, list(pairs)))
+    every = torch.cat(labels)
+    scores = []
+    for kept in logits:
+        whole = torch.cat(kept)
+        scores.append((metric(whole, every), float(loss(whole, every))))
     return scores
 
 

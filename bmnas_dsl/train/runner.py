@@ -32,7 +32,7 @@ from bmnas_dsl.data.bank import FeatureBank, genotype_problems
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import EVAL_ROWS, Column
+from bmnas_dsl.nn.batches import EVAL_ROWS, Column, columns
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -55,7 +55,7 @@ def feature_columns(module: ModuleType, bank: FeatureBank) -> list[Column]:
             f"the genotype is {module.TASK} with {module.CLASSES} classes, the data "
             f"{bank.task} with {bank.classes}"
         )
-    return [Column(bank.features[name]) for name, _ in module.INPUTS]
+    return columns([bank.features[name] for name, _ in module.INPUTS])
 
 
 class Trainer:
