@@ -236,7 +236,7 @@ def main() -> None:
             measure(folder, args.small, 0),
             measure(folder, args.small * args.scale, 1),
         ]
-        large = describe_large(folder, args.describe_gb) if args.describe_gb else None
+        huge = describe_large(folder, args.describe_gb) if args.describe_gb else None
     finally:
         if not args.folder:
             shutil.rmtree(folder, ignore_errors=True)
@@ -259,7 +259,7 @@ def main() -> None:
         "rows": rows,
         "verdict": verdict,
         "goal": "growth < 0.10, ratio <= 1.5",
-        "describe_large": large,
+        "describe_large": huge,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.json, json.dumps(result, indent=2) + "\n")
@@ -281,11 +281,11 @@ def main() -> None:
             f"of the large bank (goal < 10%), time per sample x"
             f"{figures['time_per_sample_large_over_small']:.2f} (goal <= 1.5)"
         )
-    if large:
+    if huge:
         print(
-            f"bmnas data on a {large['bank_bytes'] / 1e9:.1f} GB bank: "
-            f"{large['describe_seconds']:.2f} s (bmnas --version: "
-            f"{large['bmnas_version_seconds']:.2f} s)"
+            f"bmnas data on a {huge['bank_bytes'] / 1e9:.1f} GB bank: "
+            f"{huge['describe_seconds']:.2f} s (bmnas --version: "
+            f"{huge['bmnas_version_seconds']:.2f} s)"
         )
     for row in rows:
         gather = row["gather_seconds_per_batch"]

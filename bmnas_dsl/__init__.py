@@ -15,6 +15,7 @@ from bmnas_dsl.errors import (
     BankError,
     BmnasError,
     ExportError,
+    ExtractError,
     GenotypeError,
     InferError,
     NumericError,
@@ -52,12 +53,17 @@ _LAZY = {
     "FeatureBank": "bmnas_dsl.data.bank",
     "load_bank": "bmnas_dsl.data.bank",
     "save_bank": "bmnas_dsl.data.bank",
+    "BankWriter": "bmnas_dsl.data.bankwriter",
+    "convert_bank": "bmnas_dsl.data.convert",
+    "extract_bank": "bmnas_dsl.extract.runner",
+    "Backbone": "bmnas_dsl.extract.backbone",
 }
 
 __all__ = [
     "BankError",
     "BmnasError",
     "ExportError",
+    "ExtractError",
     "GenotypeError",
     "InferError",
     "NumericError",

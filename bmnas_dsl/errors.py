@@ -67,3 +67,9 @@ class ReleasedGenotypeError(BmnasError):
     """A genotype of the authors' released BM-NAS code that `bmnas import` cannot read or
     convert (a refused pickle, a malformed printed form, a structure bmnas cannot build);
     the message says what and where, in one line."""
+
+
+class ExtractError(BmnasError):
+    """An extraction (`bmnas extract`, `extract_bank`) that cannot start or go on: a
+    layer the model does not have, a capture that cannot be made, inputs that do not
+    fit; the message says what and where."""

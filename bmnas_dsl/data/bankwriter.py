@@ -70,7 +70,9 @@ class BankWriter:
         if type(size) is not int or size < 1:
             raise BankError(f"{self.path}: size must be a positive integer")
         if self.path.exists() and not overwrite:
-            raise BankError(f"{self.path}: exists (pass overwrite=True to replace it)")
+            raise BankError(
+                f"{self.path}: exists (--overwrite, or overwrite=True in Python, replaces it)"
+            )
         if not self.path.parent.is_dir():
             raise BankError(f"{self.path}: {self.path.parent} is not a directory")
         self.size, self.task, self.classes = size, task, classes
@@ -84,6 +86,7 @@ class BankWriter:
             "dtype": dtype,
             "task": task,
             "classes": classes,
+            "info": self.info,
         }
         self.rows = self._continue() if resume else self._start()
         self.arrays = self._open("r+")

@@ -19,7 +19,9 @@ import torch
 # memory once: a gather from RAM beats one from the page cache (benchmarks/bank_scale.py
 # measures both), and small banks are the common case.
 IN_MEMORY_BYTES = 256 << 20
-EVAL_ROWS = 1024  # rows scored at a time when the features are streamed
+# Features read at a time when a streamed split is scored (validation, test): bounded
+# memory whatever the bank's width (NTU's eight features: 265 rows).
+EVAL_BYTES = 64 << 20
 
 
 def is_mapped(array: object) -> bool:
@@ -73,3 +75,9 @@ def columns(arrays: list[np.ndarray | torch.Tensor]) -> list[Column]:
     )
     stream = mapped > IN_MEMORY_BYTES
     return [Column(array, stream) for array in arrays]
+
+
+def part_rows(columns: list[Column]) -> int:
+    """How many rows of these features (as float32) make EVAL_BYTES, at least one."""
+    row = sum(4 * int(np.prod(column.shape[1:])) for column in columns)
+    return max(1, EVAL_BYTES // max(1, row))

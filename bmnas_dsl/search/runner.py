@@ -17,7 +17,7 @@ from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash, short
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import EVAL_ROWS, columns
+from bmnas_dsl.nn.batches import columns, part_rows
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -230,9 +230,9 @@ class Search:
 
     def val_parts(self) -> list[torch.Tensor]:
         """The validation rows in one piece, or, when the features are streamed from a
-        memory map, in parts of EVAL_ROWS (bounded memory)."""
+        memory map, in parts of EVAL_BYTES of features (bounded memory)."""
         if any(column.streamed for column in self.columns):
-            return list(self.val_index.split(EVAL_ROWS))
+            return list(self.val_index.split(part_rows(self.columns)))
         return [self.val_index]
 
     def _val_logits(

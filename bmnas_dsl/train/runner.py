@@ -32,7 +32,7 @@ from bmnas_dsl.data.bank import FeatureBank, genotype_problems
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import EVAL_ROWS, Column, columns
+from bmnas_dsl.nn.batches import Column, columns, part_rows
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -121,7 +121,7 @@ class Trainer:
             if not any(column.streamed for column in self.inputs):
                 return self.model(*self.batch(index)).numpy()
             # From a memory map: bounded memory, a part of the split at a time.
-            parts = index.split(EVAL_ROWS)
+            parts = index.split(part_rows(self.inputs))
             return np.concatenate([self.model(*self.batch(p)).numpy() for p in parts])
 
     def score(self) -> dict[str, float]:

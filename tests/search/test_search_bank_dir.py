@@ -13,7 +13,7 @@ from bmnas_dsl.data.bank import load_bank, save_bank
 from bmnas_dsl.data.convert import convert_bank
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.nn import batches
-from bmnas_dsl.search import pooling, runner
+from bmnas_dsl.search import pooling
 from bmnas_dsl.search.runner import Search, run_search, space_for
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.train.runner import train_genotype
@@ -51,7 +51,8 @@ def test_streamed_features_and_the_pooled_cache_give_the_same_search(
     # As if the bank were large: nothing memory-mapped is read into memory.
     monkeypatch.setattr(batches, "IN_MEMORY_BYTES", 0)
     monkeypatch.setattr(pooling, "IN_MEMORY_BYTES", 0)
-    monkeypatch.setattr(runner, "EVAL_ROWS", 32)  # validation scored in 4 parts
+    # 32 rows of the pooled features (144 channels x L 4 floats): 4 parts of val.
+    monkeypatch.setattr(batches, "EVAL_BYTES", 32 * 144 * 4 * 4)
     streamed = Search(v2, space_for(v2, C=8, L=4), TRAINING, "planted")
     assert all(column.streamed for column in streamed.columns)
     assert len(streamed.val_parts()) == 4
