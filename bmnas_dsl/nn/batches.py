@@ -4,16 +4,22 @@ A small bank is held as float32 tensors and batches are `index_select`s, as befo
 banks could be memory-mapped. A memory-mapped feature (a bank directory, docs/data.md)
 stays on disk: a batch reads its rows in ascending order (sequential reads, each page
 once) and puts them back in the batch's order, then converts them to float32, so a
-float16 bank costs float16 bytes on disk and only a batch of float32 in memory. Both
-give the same tensors for the same rows.
+float16 bank costs float16 bytes on disk and only a batch of float32 in memory, and the
+next batch is read while the current one trains (`prefetched`). Both give the same
+tensors for the same rows.
 """
 
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 # Up to this many bytes (as float32) of memory-mapped features, a run reads them into
 # memory once: a gather from RAM beats one from the page cache (benchmarks/bank_scale.py
@@ -81,3 +87,24 @@ def part_rows(columns: list[Column]) -> int:
     """How many rows of these features (as float32) make EVAL_BYTES, at least one."""
     row = sum(4 * int(np.prod(column.shape[1:])) for column in columns)
     return max(1, EVAL_BYTES // max(1, row))
+
+
+def prefetched(
+    gather: Callable[[torch.Tensor], T], indices: Sequence[torch.Tensor], ahead: bool
+) -> Iterator[T]:
+    """`gather(index)` for each index in turn; with `ahead`, the next one is gathered
+    on a background thread while the caller works on the current one (numpy's copy
+    from a memory map and torch's ops both run without the GIL, so the read of the
+    next batch overlaps the step on this one). Gathering draws no random numbers, so
+    the results are the same either way."""
+    if not ahead or len(indices) < 2:
+        for index in indices:
+            yield gather(index)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bmnas-batch") as pool:
+        pending = pool.submit(gather, indices[0])
+        for position in range(len(indices)):
+            batch = pending.result()
+            if position + 1 < len(indices):
+                pending = pool.submit(gather, indices[position + 1])
+            yield batch

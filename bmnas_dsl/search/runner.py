@@ -17,7 +17,7 @@ from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash, short
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import columns, part_rows
+from bmnas_dsl.nn.batches import columns, part_rows, prefetched
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -128,8 +128,15 @@ class Search:
         """The task's primary validation metric of these logits."""
         return metric(self.space.task, logits, labels)
 
-    def _step(self, index: torch.Tensor, architecture: bool, number: int = 1) -> float:
-        """One update of either the architecture or the weights; the other set is frozen
+    def _step(
+        self,
+        index: torch.Tensor,
+        architecture: bool,
+        number: int = 1,
+        batch: tuple[list[torch.Tensor], torch.Tensor] | None = None,
+    ) -> float:
+        """One update of either the architecture or the weights on rows `index` (their
+        `batch` of inputs and labels when already gathered); the other set is frozen
         (no gradient is even computed for it). NumericError on a NaN or Inf."""
         frozen = self.weights if architecture else self.architecture
         optimiser = self.arch_optimiser if architecture else self.weight_optimiser
@@ -141,7 +148,7 @@ class Search:
         try:
             self.model.train()
             optimiser.zero_grad(set_to_none=True)
-            inputs, labels = self.batch(index)
+            inputs, labels = batch if batch is not None else self.batch(index)
             pairs = self.pairs()
             logits = self.model(inputs, None if pairs is None else list(pairs))
             loss = self.loss(logits, labels)
@@ -157,7 +164,8 @@ class Search:
                 p.requires_grad_(True)
         return value
 
-    def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
+    def epoch_plan(self) -> list[tuple[torch.Tensor, bool, int]]:
+        """The epoch's updates in order: (rows, architecture?, step number)."""
         size = self.training.batch_size
         train = self.train_index[
             torch.randperm(len(self.train_index), generator=self.generator)
@@ -166,40 +174,34 @@ class Search:
             torch.randperm(len(self.val_index), generator=self.generator)
         ]
         train_batches, val_batches = train.split(size), val.split(size)
-        weight_losses, arch_losses = [], []
-        warm = self.epoch < self.training.warmup_epochs
-        steps = len(train_batches) * (1 if warm else 2)
-        if not warm and self.training.alternation == "epoch":
-            steps = len(train_batches) + len(val_batches)
-        done = 0
-
-        def step(index: torch.Tensor, architecture: bool, number: int) -> float:
-            nonlocal done
-            value = self._step(index, architecture, number)
-            done += 1
-            tick(done, steps)
-            return value
-
+        weights = [(b, False, n) for n, b in enumerate(train_batches, 1)]
         # Warm-up: weights only, so that alpha starts from a trained supernet rather
         # than from one whose every op is still at random.
-        if warm:
-            weight_losses = [
-                step(batch, False, n) for n, batch in enumerate(train_batches, 1)
-            ]
-        elif self.training.alternation == "step":
+        if self.epoch < self.training.warmup_epochs:
+            return weights
+        if self.training.alternation == "step":
             # DARTS: one architecture step on a validation batch, then one weight step.
-            for number, batch in enumerate(train_batches):
-                val_batch = val_batches[number % len(val_batches)]
-                arch_losses.append(step(val_batch, True, number + 1))
-                weight_losses.append(step(batch, False, number + 1))
-        else:
-            # The released code: a whole epoch of weight steps, then one of arch steps.
-            weight_losses = [
-                step(batch, False, n) for n, batch in enumerate(train_batches, 1)
-            ]
-            arch_losses = [
-                step(batch, True, n) for n, batch in enumerate(val_batches, 1)
-            ]
+            plan = []
+            for number, batch in enumerate(train_batches, 1):
+                plan.append(
+                    (val_batches[(number - 1) % len(val_batches)], True, number)
+                )
+                plan.append((batch, False, number))
+            return plan
+        # The released code: a whole epoch of weight steps, then one of arch steps.
+        return weights + [(b, True, n) for n, b in enumerate(val_batches, 1)]
+
+    def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
+        plan = self.epoch_plan()
+        streamed = any(column.streamed for column in self.columns)
+        batches = prefetched(self.batch, [rows for rows, _, _ in plan], streamed)
+        weight_losses, arch_losses = [], []
+        for done, ((rows, architecture, number), batch) in enumerate(
+            zip(plan, batches, strict=True), 1
+        ):
+            value = self._step(rows, architecture, number, batch)
+            (arch_losses if architecture else weight_losses).append(value)
+            tick(done, len(plan))
         self.scheduler.step()
         # A last step can overflow a weight before any loss shows it: never checkpoint
         # such a state.

@@ -32,7 +32,7 @@ from bmnas_dsl.data.bank import FeatureBank, genotype_problems
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import Column, columns, part_rows
+from bmnas_dsl.nn.batches import Column, columns, part_rows, prefetched
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -99,10 +99,14 @@ class Trainer:
         ]
         losses = []
         batches = order.split(self.settings.batch_size)
-        for number, index in enumerate(batches, 1):
+        streamed = any(column.streamed for column in self.inputs)
+        gathered = prefetched(self.batch, batches, streamed)
+        for number, (index, inputs) in enumerate(
+            zip(batches, gathered, strict=True), 1
+        ):
             where = f"epoch {self.epoch + 1}, batch {number}"
             self.optimiser.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(*self.batch(index)), self.labels[index])
+            loss = self.loss(self.model(*inputs), self.labels[index])
             value = float(loss.detach())
             check_loss(value, where)
             loss.backward()
