@@ -119,8 +119,12 @@ def run_inference(
     expected = session.get_inputs()
     names = [i.name for i in expected]
     result = Inference(np.empty((0, 0)), used, names, inputs, split=split or "all")
+    # A bank's features are read a chunk of rows at a time (a bank directory stays on
+    # disk); an .npz of inputs is in memory already.
+    rows: np.ndarray | None = None
     if isinstance(source, FeatureBank):
         arrays = _bank_inputs(source, names, inputs, result)
+        rows = result.rows
     else:
         arrays = source
         _check_names(arrays, names, inputs)
@@ -136,6 +140,7 @@ def run_inference(
     batch = None
     for spec in expected:
         array = arrays[spec.name]
+        shape = array.shape if rows is None else (len(rows), *array.shape[1:])
         if not np.issubdtype(array.dtype, np.floating):
             raise InferError(
                 f"input '{spec.name}' has dtype {array.dtype}; expected floats"
@@ -146,33 +151,45 @@ def run_inference(
                 f"{model}: input '{spec.name}' has no batch axis; bmnas infer runs "
                 "models whose inputs are (N, ...)"
             )
-        if array.ndim != len(want) or any(
-            isinstance(w, int) and w != d
-            for w, d in zip(want, array.shape, strict=False)
+        if len(shape) != len(want) or any(
+            isinstance(w, int) and w != d for w, d in zip(want, shape, strict=False)
         ):
             shown = ["N" if not isinstance(w, int) else w for w in want]
             raise InferError(
-                f"input '{spec.name}' has shape {list(array.shape)}; expected {shown}"
+                f"input '{spec.name}' has shape {list(shape)}; expected {shown}"
             )
-        if batch is not None and array.shape[0] != batch:
+        if batch is not None and shape[0] != batch:
             raise InferError(
-                f"input '{spec.name}' has batch size {array.shape[0]}, others {batch}"
+                f"input '{spec.name}' has batch size {shape[0]}, others {batch}"
             )
-        batch = array.shape[0]
+        batch = shape[0]
         if batch == 0:
             raise InferError(f"input '{spec.name}' has no samples (batch size 0)")
-        if not np.all(np.isfinite(array)):
-            raise InferError(f"input '{spec.name}' contains NaN or Inf")
-        feed[spec.name] = np.ascontiguousarray(array, dtype=np.float32)
+        feed[spec.name] = array
     # A model with a fixed batch size (not one bmnas exported) runs in one call.
     chunked = all(not isinstance(spec.shape[0], int) for spec in expected)
     step = CHUNK_ROWS if chunked else max(batch or 1, 1)
     pieces = [
-        run_session(session, model, {n: a[i : i + step] for n, a in feed.items()})[0]
+        run_session(session, model, _chunk(feed, rows, i, i + step))[0]
         for i in range(0, batch or 0, step)
     ]
     result.logits = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
     return result
+
+
+def _chunk(
+    feed: dict[str, np.ndarray], rows: np.ndarray | None, start: int, stop: int
+) -> dict[str, np.ndarray]:
+    """Rows start..stop of every input as contiguous float32, checked for NaN and Inf
+    (a bank's rows: its `rows[start:stop]`, ascending as the bank's splits are)."""
+    chunk = {}
+    for name, array in feed.items():
+        part = array[start:stop] if rows is None else array[rows[start:stop]]
+        part = np.ascontiguousarray(part, dtype=np.float32)
+        if not np.all(np.isfinite(part)):
+            raise InferError(f"input '{name}' contains NaN or Inf")
+        chunk[name] = part
+    return chunk
 
 
 def _check_names(arrays: dict[str, np.ndarray], names: list[str], where: str) -> None:
@@ -201,11 +218,10 @@ def _bank_inputs(
             f"features: {', '.join(bank.features)})"
         )
     result.bank = bank
-    if result.split == "all":
-        result.rows = np.arange(bank.size)
-        return {n: bank.features[n] for n in names}
-    result.rows = bank.indices(result.split)
-    return {n: bank.features[n][result.rows] for n in names}
+    result.rows = (
+        np.arange(bank.size) if result.split == "all" else bank.indices(result.split)
+    )
+    return {n: bank.features[n] for n in names}
 
 
 def _check_model_file(model: str | Path) -> None:

@@ -12,7 +12,7 @@ tensors for the same rows.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -83,9 +83,10 @@ def columns(arrays: list[np.ndarray | torch.Tensor]) -> list[Column]:
     return [Column(array, stream) for array in arrays]
 
 
-def part_rows(columns: list[Column]) -> int:
-    """How many rows of these features (as float32) make EVAL_BYTES, at least one."""
-    row = sum(4 * int(np.prod(column.shape[1:])) for column in columns)
+def part_rows(shapes: Iterable[tuple[int, ...]]) -> int:
+    """How many rows of features of these per-row shapes make EVAL_BYTES as float32,
+    at least one."""
+    row = sum(4 * int(np.prod(shape)) for shape in shapes)
     return max(1, EVAL_BYTES // max(1, row))
 
 

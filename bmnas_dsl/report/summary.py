@@ -26,6 +26,7 @@ from bmnas_dsl.backend.weights import load_weights
 from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.errors import ReportError, TrainError
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.nn.batches import part_rows
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.report.genotypes import analysed, canonical, difference
 from bmnas_dsl.report.pictures import (
@@ -122,25 +123,35 @@ def _latency(model: torch.nn.Module, session: Any, feeds: dict, repeats: int) ->
     return result
 
 
-def _onnx_logits(
-    onnx_path: Path, feeds: dict[str, np.ndarray], train_run: Path
-) -> tuple[Any, str, np.ndarray]:
-    """An ORT session on the model (one thread), its provider, and its logits on the
-    feeds; ReportError, one line, for a missing or unloadable file or a model that
-    does not take the trained genotype's inputs."""
+def _onnx_session(
+    onnx_path: Path, names: list[str], train_run: Path
+) -> tuple[Any, str]:
+    """An ORT session on the model (one thread) and its provider; ReportError, one
+    line, for a missing or unloadable file or a model that does not take the trained
+    genotype's inputs."""
     try:
         session, provider = open_session(onnx_path, "auto", threads=1)
         takes = [i.name for i in session.get_inputs()]
-        if sorted(takes) != sorted(feeds):
+        if sorted(takes) != sorted(names):
             raise ReportError(
                 f"{onnx_path}: the model takes the inputs {takes}, the genotype of "
-                f"{train_run} reads {list(feeds)}; was it exported from another "
+                f"{train_run} reads {names}; was it exported from another "
                 "genotype?"
             )
+    except InferError as exc:
+        raise ReportError(str(exc)) from None
+    return session, provider
+
+
+def _onnx_logits(
+    session: Any, onnx_path: Path, feeds: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The model's logits on the feeds; ReportError, one line, when ORT fails."""
+    try:
         [logits] = run_session(session, onnx_path, feeds, ["logits"])
     except InferError as exc:
         raise ReportError(str(exc)) from None
-    return session, provider, logits
+    return logits
 
 
 def build_report(
@@ -171,14 +182,26 @@ def build_report(
     load_weights(model, train_run / WEIGHTS)
     model.eval()
     test = bank.indices("test")
-    # float32 as the Trainer feeds them: a bank may hold float64 features.
-    feeds = {
-        name: np.ascontiguousarray(bank.features[name][test], dtype=np.float32)
-        for name, _ in module.INPUTS
-    }
-    with torch.no_grad():
-        torch_logits = model(*(torch.from_numpy(v) for v in feeds.values())).numpy()
-    session, provider, ort_logits = _onnx_logits(onnx_path, feeds, train_run)
+    names = [name for name, _ in module.INPUTS]
+    # The test split a part at a time (a bank directory stays on disk), as float32, as
+    # the Trainer feeds it.
+    step = part_rows(bank.shape(name) for name in names)
+    parts = [
+        {
+            name: np.ascontiguousarray(bank.features[name][rows], dtype=np.float32)
+            for name in names
+        }
+        for rows in (test[i : i + step] for i in range(0, len(test), step))
+    ]
+    session, provider = _onnx_session(onnx_path, names, train_run)
+    torch_pieces, ort_pieces = [], []
+    for feeds in parts:
+        with torch.no_grad():
+            tensors = (torch.from_numpy(v) for v in feeds.values())
+            torch_pieces.append(model(*tensors).numpy())
+        ort_pieces.append(_onnx_logits(session, onnx_path, feeds))
+    torch_logits, ort_logits = np.concatenate(torch_pieces), np.concatenate(ort_pieces)
+    feeds = parts[0]  # the latency's batches come from the first part
     labels = bank.labels[test]
     name = primary_name(bank.task)
     torch_score = scores(bank.task, torch_logits, labels)[name]

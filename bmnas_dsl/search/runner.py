@@ -234,7 +234,8 @@ class Search:
         """The validation rows in one piece, or, when the features are streamed from a
         memory map, in parts of EVAL_BYTES of features (bounded memory)."""
         if any(column.streamed for column in self.columns):
-            return list(self.val_index.split(part_rows(self.columns)))
+            rows = part_rows(column.shape[1:] for column in self.columns)
+            return list(self.val_index.split(rows))
         return [self.val_index]
 
     def _val_logits(

@@ -125,7 +125,7 @@ class Trainer:
             if not any(column.streamed for column in self.inputs):
                 return self.model(*self.batch(index)).numpy()
             # From a memory map: bounded memory, a part of the split at a time.
-            parts = index.split(part_rows(self.inputs))
+            parts = index.split(part_rows(column.shape[1:] for column in self.inputs))
             return np.concatenate([self.model(*self.batch(p)).numpy() for p in parts])
 
     def score(self) -> dict[str, float]:

@@ -252,3 +252,28 @@ def test_infer_help_describes_every_option_and_its_default():
     for provider in ("cpu", "cuda", "auto"):
         assert f"{provider}" in helps["--provider"]
     assert "mfeat" in helps["--inputs"] and "planted" in helps["--inputs"]
+
+
+def test_a_bank_directory_is_read_a_chunk_at_a_time_with_the_same_logits(
+    trained, tmp_path, monkeypatch
+):
+    # Issue 14: infer on a memory-mapped bank directory reads only a chunk of rows at
+    # a time, and gives what the same data in memory gives.
+    from bmnas_dsl.data.convert import convert_bank
+
+    root, _, _ = trained
+    directory = convert_bank(make_planted(), tmp_path / "planted.bank")
+    memory = infer.run_inference(root / "p.onnx", "planted", "cpu", "test")
+    read = []
+    chunk = infer._chunk
+
+    def watched(feed, rows, start, stop):
+        read.append(stop - start)
+        return chunk(feed, rows, start, stop)
+
+    monkeypatch.setattr(infer, "_chunk", watched)
+    monkeypatch.setattr(infer, "CHUNK_ROWS", 100)
+    mapped = infer.run_inference(root / "p.onnx", str(directory), "cpu", "test")
+    assert read == [100] * 6  # the 600 test rows, 100 at a time
+    np.testing.assert_array_equal(mapped.rows, memory.rows)
+    np.testing.assert_allclose(mapped.logits, memory.logits, atol=1e-5, rtol=1e-5)

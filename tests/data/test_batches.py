@@ -37,7 +37,8 @@ def test_small_mapped_features_are_read_into_memory(mapped):
 
 
 def test_parts_are_sized_by_bytes(mapped):
-    assert part_rows([Column(mapped)]) == (64 << 20) // (12 * 4)
+    assert part_rows([mapped.shape[1:]]) == (64 << 20) // (12 * 4)
+    assert part_rows([(1 << 30,)]) == 1  # a row over the budget: one at a time
 
 
 @pytest.mark.parametrize("ahead", [False, True])
