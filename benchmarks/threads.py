@@ -2,10 +2,11 @@
 busy by another process (issue 13, item 11: torch's default of one thread per core
 collapsed 8.5x on a 2-core machine with one core busy).
 
-    python benchmarks/threads.py [--epochs 3] [--repeats 2]
+    python benchmarks/threads.py [--epochs 3] [--repeats 2] [--data D] [--selection S]
 
-Each configuration is a short six-view mfeat search (`--selection paper`, so that only
-the epoch loop is timed), run in this process; the figures are ratios against one
+Each configuration is a search (default: a short six-view mfeat search with
+`--selection paper`, so that only the epoch loop is timed; `--data mfeat --epochs 30
+--selection sample` is `make run`'s search), run in this process; the figures are ratios against one
 thread under the same load, measured in the same command, interleaved (so that drift
 between moments affects every configuration alike). Writes
 benchmarks/results/threads.json and prints a table.
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bmnas_dsl.data.mfeat import load_mfeat  # noqa: E402
+from bmnas_dsl.data.resolve import resolve_data  # noqa: E402
 from bmnas_dsl.fileio import write_atomic  # noqa: E402
 from bmnas_dsl.nn.threads import DEFAULT_THREADS  # noqa: E402
 from bmnas_dsl.search.runner import run_search, space_for  # noqa: E402
@@ -41,9 +42,9 @@ def spin() -> None:
         pass
 
 
-def search_seconds(bank, epochs: int, threads: int) -> float:
+def search_seconds(bank, epochs: int, threads: int, selection: str = "paper") -> float:
     space = space_for(bank)
-    training = Training(epochs=epochs, selection="paper", threads=threads)
+    training = Training(epochs=epochs, selection=selection, threads=threads)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         run_search(bank, space, training, "mfeat", Path(folder) / "r", "a.bmg")
@@ -54,11 +55,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--data",
+        default="mfeat:fou,fac,kar,pix,zer,mor",
+        help="what to search (default: the six views)",
+    )
+    parser.add_argument(
+        "--selection",
+        choices=["paper", "sample"],
+        default="paper",
+        help="paper: the epoch loop only; sample: the default search, with the "
+        "candidates' scoring and re-training",
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks/results/threads.json"))
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     counts = sorted({1, 2, cores, torch.get_num_threads(), DEFAULT_THREADS})
-    bank = load_mfeat()
+    bank = resolve_data(args.data)
     search_seconds(bank, 1, 1)  # warm caches and lazy imports
     rows = []
     for load in ("idle", "one core busy"):
@@ -72,7 +85,9 @@ def main() -> None:
             times: dict[int, list[float]] = {n: [] for n in counts}
             for _ in range(args.repeats):
                 for n in counts:
-                    times[n].append(search_seconds(bank, args.epochs, n))
+                    times[n].append(
+                        search_seconds(bank, args.epochs, n, args.selection)
+                    )
         finally:
             if busy is not None:
                 busy.kill()
@@ -95,13 +110,18 @@ def main() -> None:
         "torch_default_threads": torch.get_num_threads(),
         "bmnas_default_threads": DEFAULT_THREADS,
         "epochs": args.epochs,
+        "data": args.data,
+        "selection": args.selection,
         "repeats": args.repeats,
         "rows": rows,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.json, json.dumps(result, indent=2) + "\n")
     print(f"cores {cores}, torch default {torch.get_num_threads()} threads, ", end="")
-    print(f"bmnas default {DEFAULT_THREADS}; {args.epochs}-epoch six-view search")
+    print(
+        f"bmnas default {DEFAULT_THREADS}; {args.epochs}-epoch search of {args.data}, "
+        f"--selection {args.selection}"
+    )
     print("| load | 1-min load average before | threads | seconds | vs 1 thread |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for row in rows:
