@@ -52,19 +52,27 @@ L, CLASSES, CHUNK = 8, 60, 1000
 BMNAS = [sys.executable, "-m", "bmnas_dsl"]
 
 
-def make_bank(path: Path, size: int, seed: int) -> Path:
-    """A bank of random features whose label shifts `video.pooled` (learnable)."""
-    rng = np.random.default_rng(seed)
-    shapes = {name: (channels, L) for name, channels in NTU.items()}
-    with BankWriter(
+SHAPES = {name: (channels, L) for name, channels in NTU.items()}
+
+
+def writer_of(path: Path, size: int) -> BankWriter:
+    """A float16 bank of NTU's shapes and classes."""
+    return BankWriter(
         path,
         size=size,
-        features=shapes,
+        features=SHAPES,
         task="multiclass",
         classes=CLASSES,
         dtype="float16",
         overwrite=True,
-    ) as writer:
+    )
+
+
+def make_bank(path: Path, size: int, seed: int) -> Path:
+    """A bank of random features whose label shifts `video.pooled` (learnable)."""
+    rng = np.random.default_rng(seed)
+    shapes = SHAPES
+    with writer_of(path, size) as writer:
         for start in range(0, size, CHUNK):
             n = min(CHUNK, size - start)
             labels = rng.integers(0, CLASSES, n)
@@ -187,16 +195,8 @@ def describe_large(folder: Path, gigabytes: float) -> dict:
     row_bytes = sum(NTU.values()) * L * 2
     size = int(gigabytes * 1e9 // row_bytes)
     path = folder / "large.bank"
-    shapes = {name: (channels, L) for name, channels in NTU.items()}
-    with BankWriter(
-        path,
-        size=size,
-        features=shapes,
-        task="multiclass",
-        classes=CLASSES,
-        dtype="float16",
-        overwrite=True,
-    ) as writer:
+    shapes = SHAPES
+    with writer_of(path, size) as writer:
         for start in range(0, size, CHUNK * 4):
             n = min(CHUNK * 4, size - start)
             zeros = {name: np.zeros((n, *s), np.float16) for name, s in shapes.items()}

@@ -54,9 +54,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # unit_pool, beside this file
+
+from unit_pool import Job, unit_pool
 
 from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash
@@ -118,6 +122,7 @@ class Config:
     val_seeds: int
     threads: int
     quick: bool
+    jobs: int = 1  # units computed at once, in worker processes (unit_pool.py)
 
     @property
     def space_knobs(self) -> dict[str, int]:
@@ -150,25 +155,41 @@ class Store:
         self.computed = 0
         self.reused = 0
         self.stale = 0
+        self.fresh: set[str] = set()  # computed by this run (in parallel, ahead)
+
+    def lookup(
+        self, key: str, valid: Callable[[dict[str, Any]], bool]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The stored unit when valid (None otherwise), and whether one was there."""
+        path = self.root / f"{key}.json"
+        if not path.exists():
+            return None, False
+        try:
+            unit = json.loads(path.read_text())
+        except ValueError:  # not written by this script (writes are atomic): redo
+            return None, True
+        return (unit if valid(unit) else None), True
+
+    def put(self, key: str, unit: dict[str, Any], replaced: bool) -> None:
+        path = self.root / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(unit, indent=1) + "\n")
+        self.computed += 1
+        self.stale += replaced
+        self.fresh.add(key)
 
     def get(
         self, key: str, valid: Callable[[dict[str, Any]], bool], make: Callable[[], Any]
     ) -> dict[str, Any]:
-        path = self.root / f"{key}.json"
-        if path.exists():
-            try:
-                unit = json.loads(path.read_text())
-            except ValueError:  # not written by this script (writes are atomic): redo
-                unit = None
-            if unit is not None and valid(unit):
+        unit, existed = self.lookup(key, valid)
+        if unit is not None:
+            if key not in self.fresh:  # computed ahead by --jobs: counted there
                 self.reused += 1
-                return unit
-            self.stale += 1
+            return unit
+        if existed:
             log(f"  {key}: stale (other settings or genotype), recomputed")
         unit = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(unit, indent=1) + "\n")
-        self.computed += 1
+        self.put(key, unit, existed)
         return unit
 
     def keep_text(self, key: str, text: str) -> None:
@@ -316,14 +337,61 @@ def train_unit(
     return unit
 
 
+class TrainUnit(NamedTuple):
+    """One training of the experiment: where it is stored, what and how it trains."""
+
+    key: str
+    text: str
+    settings: TrainSettings
+    name: str  # the table row
+
+
+def val_units(
+    config: Config, bank: FeatureBank, searches: dict[int, dict]
+) -> list[TrainUnit]:
+    """Phase 2's trainings: each epoch count of the grid, on validation."""
+    units = []
+    for epochs in config.epoch_grid:
+        for seed in range(min(config.val_seeds, config.seeds)):
+            rows = variants(searches[seed]["genotype"], bank, seed, 0)
+            settings = TrainSettings(
+                epochs=epochs, seed=seed, threads=config.threads, holdout="val"
+            )
+            for row in VAL_ROWS:
+                key = f"{config.tag}/val-e{epochs}/s{seed}/{slug(row)}"
+                units.append(TrainUnit(key, rows[row], settings, row))
+    return units
+
+
+def test_units(
+    config: Config,
+    bank: FeatureBank,
+    searches: dict[int, dict],
+    paper: dict[int, dict],
+    epochs: int,
+) -> list[TrainUnit]:
+    """Phase 3's trainings: every row of every seed, scored once on test."""
+    units = []
+    for seed in range(config.seeds):
+        rows = variants(searches[seed]["genotype"], bank, seed, config.random_draws)
+        rows[PAPER] = paper[seed]["genotype"]
+        settings = TrainSettings(
+            epochs=epochs, seed=seed, threads=config.threads, holdout="test"
+        )
+        for row, text in rows.items():
+            key = f"{config.tag}/test-e{epochs}/s{seed}/{slug(row)}"
+            units.append(TrainUnit(key, text, settings, row))
+    return units
+
+
 def trained(
     store: Store,
     key: str,
     text: str,
-    bank: FeatureBank,
-    config: Config,
     settings: TrainSettings,
     name: str,
+    bank: FeatureBank,
+    config: Config,
 ) -> dict[str, Any]:
     """A training unit, reused when the same genotype was trained with the same
     settings (a redone search changes the variants' text, so they are retrained)."""
@@ -376,24 +444,16 @@ def choose_epochs(
     if config.train_epochs is not None:
         return {"chosen": config.train_epochs, "source": "given (--train-epochs)"}
     log(f"choosing the epoch count on validation: grid {list(config.epoch_grid)}")
-    per_count: dict[int, list[float]] = {}
+    per_count: dict[int, list[float]] = {e: [] for e in config.epoch_grid}
     seconds = 0.0
     curves: list[list[float]] = []
-    for epochs in config.epoch_grid:
-        scores = []
-        for seed in range(min(config.val_seeds, config.seeds)):
-            rows = variants(searches[seed]["genotype"], bank, seed, 0)
-            settings = TrainSettings(
-                epochs=epochs, seed=seed, threads=config.threads, holdout="val"
-            )
-            for row in VAL_ROWS:
-                key = f"{config.tag}/val-e{epochs}/s{seed}/{slug(row)}"
-                unit = trained(store, key, rows[row], bank, config, settings, row)
-                scores.append(unit["score"])
-                seconds += unit["train_seconds"]
-                if epochs == max(config.epoch_grid):
-                    curves.append(unit["curve"])
-        per_count[epochs] = scores
+    for unit_spec in val_units(config, bank, searches):
+        unit = trained(store, *unit_spec, bank, config)
+        epochs = unit_spec.settings.epochs
+        per_count[epochs].append(unit["score"])
+        seconds += unit["train_seconds"]
+        if epochs == max(config.epoch_grid):
+            curves.append(unit["curve"])
     table = {e: summary(v) for e, v in per_count.items()}
     # Best mean; ties to fewer epochs (cheaper, and nothing says more is better).
     chosen = max(config.epoch_grid, key=lambda e: (table[e]["mean"], -e))
@@ -422,23 +482,38 @@ def run(config: Config, out: Path) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     bank = resolve_data(config.data)
     store = Store(out)
+    with unit_pool(config) as pool:
+        return run_phases(config, bank, store, pool)
+
+
+def run_phases(
+    config: Config, bank: FeatureBank, store: Store, pool: Any
+) -> dict[str, Any]:
+    """The three phases; with --jobs N, `pool` computes each phase's independent units
+    N at a time before the serial pass over them (which then reuses them all)."""
+    pool.fill(
+        store,
+        [
+            search_job(bank, config, seed, selection)
+            for selection in (None, "paper")
+            for seed in range(config.seeds)
+        ],
+    )
     searches = {s: searched_unit(store, bank, config, s) for s in range(config.seeds)}
     paper = {
         s: searched_unit(store, bank, config, s, "paper") for s in range(config.seeds)
     }
+    if config.train_epochs is None:
+        pool.fill(store, [train_job(u) for u in val_units(config, bank, searches)])
     epochs = choose_epochs(store, bank, config, searches)
     log(f"training epochs: {epochs['chosen']} ({epochs['source']})")
     results: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for seed in range(config.seeds):
-        rows = variants(searches[seed]["genotype"], bank, seed, config.random_draws)
-        rows[PAPER] = paper[seed]["genotype"]
-        settings = TrainSettings(
-            epochs=epochs["chosen"], seed=seed, threads=config.threads, holdout="test"
-        )
-        for row, text in rows.items():
-            key = f"{config.tag}/test-e{epochs['chosen']}/s{seed}/{slug(row)}"
-            unit = trained(store, key, text, bank, config, settings, row)
-            results.setdefault(row.split("/")[0], {}).setdefault(seed, []).append(unit)
+    tests = test_units(config, bank, searches, paper, epochs["chosen"])
+    pool.fill(store, [train_job(u) for u in tests])
+    for unit_spec in tests:
+        unit = trained(store, *unit_spec, bank, config)
+        seed, row = unit_spec.settings.seed, unit_spec.name
+        results.setdefault(row.split("/")[0], {}).setdefault(seed, []).append(unit)
     report = summarise(config, bank, searches, epochs, results)
     report["search"]["paper_per_seed"] = [
         {"seed": s, "cells": ablation.describe(u["genotype"])}
@@ -474,18 +549,39 @@ def searched_unit(
 ) -> dict[str, Any]:
     """The search of one seed (with `selection`, other than the default's), reused
     when a unit with the same settings exists."""
-    folder = "search" if selection is None else f"search-{selection}"
+    key, valid = search_key(bank, config, seed, selection)
 
     def make() -> dict[str, Any]:
         unit = search_unit(bank, config, seed, selection)
-        log(f"  {folder} seed {seed}: {unit['search_seconds']:.1f} s")
+        log(f"  {key}: {unit['search_seconds']:.1f} s")
         return unit
 
+    return store.get(key, valid, make)
+
+
+def search_key(
+    bank: FeatureBank, config: Config, seed: int, selection: str | None
+) -> tuple[str, Callable[[dict[str, Any]], bool]]:
+    """Where a search unit is stored, and the test of a stored one."""
+    folder = "search" if selection is None else f"search-{selection}"
     current = search_settings(bank, config, seed, selection)[2]
-    return store.get(
-        f"{config.tag}/{folder}/s{seed}",
-        lambda u: search_unit_valid(u, current, config, seed),
-        make,
+    return f"{config.tag}/{folder}/s{seed}", lambda u: search_unit_valid(
+        u, current, config, seed
+    )
+
+
+def search_job(
+    bank: FeatureBank, config: Config, seed: int, selection: str | None
+) -> Job:
+    key, valid = search_key(bank, config, seed, selection)
+    return Job(key, valid, ("search", seed, selection))
+
+
+def train_job(unit: TrainUnit) -> Job:
+    return Job(
+        unit.key,
+        lambda u: train_unit_valid(u, unit.text, unit.settings),
+        ("train", unit.text, unit.settings, unit.name),
     )
 
 
@@ -763,7 +859,14 @@ def parse_config(argv: Sequence[str] | None) -> tuple[Config, Path, Path]:
     parser.add_argument(
         "--val-seeds", type=positive, default=2, help="seeds of the choice (default 2)"
     )
-    parser.add_argument("--threads", type=positive, default=1)
+    parser.add_argument("--threads", type=positive, default=1, help="per unit")
+    parser.add_argument(
+        "--jobs",
+        type=positive,
+        default=1,
+        help="units computed at once, each in its own process with --threads threads "
+        "(keep jobs x threads <= cores); the tables are those of --jobs 1",
+    )
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/paper_tables"
     )
@@ -788,6 +891,7 @@ def parse_config(argv: Sequence[str] | None) -> tuple[Config, Path, Path]:
         val_seeds=args.val_seeds,
         threads=args.threads,
         quick=quick,
+        jobs=args.jobs,
     )
     return config, args.out, args.json
 

@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from planted_genotypes import PLANTED_PAIR
 from reliability_helpers import assert_one_line_error, run_cli_many
 
 from bmnas_dsl import api
@@ -21,29 +22,7 @@ from bmnas_dsl.cli.parser import build_parser
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, CHECKPOINT, GENOTYPE, MODULE, WEIGHTS
 
-GENOTYPE_TEXT = """\
-bmg 1
-
-model planted_pair {
-    dims C = 8, L = 4
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = ConcatFC(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
+GENOTYPE_TEXT = PLANTED_PAIR
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from planted_genotypes import PLANTED_PAIR
 from reliability_helpers import assert_one_line_error, run_cli_many
 
 from bmnas_dsl import api
@@ -22,29 +23,7 @@ from bmnas_dsl.nn.metrics import weighted_f1
 from bmnas_dsl.runs.layout import WEIGHTS
 
 # A fusion of the two planted features (docs/data.md, "planted").
-GENOTYPE = """\
-bmg 1
-
-model planted_pair {
-    dims C = 8, L = 4
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = ConcatFC(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
+GENOTYPE = PLANTED_PAIR
 
 
 @pytest.fixture(scope="module")

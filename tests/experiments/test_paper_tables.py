@@ -356,3 +356,51 @@ def test_given_counts_are_kept(monkeypatch):
     assert (config.seeds, config.random_draws, config.search_epochs) == (3, 2, 2)
     config, _, _ = driver.parse_config([])
     assert (config.seeds, config.random_draws, config.epoch_grid[0]) == (5, 5, 10)
+
+
+def test_jobs_give_the_tables_of_a_serial_run(tmp_path, capsys, monkeypatch):
+    # Issue 16: --jobs N computes each phase's independent units in N processes; the
+    # units, and so the tables, are those of a serial run (timings aside).
+    driver = load_driver(monkeypatch)
+    reports, parallel_lines = {}, {}
+    for jobs in (1, 2):
+        out, report = tmp_path / f"out{jobs}", tmp_path / f"tables{jobs}.json"
+        argv = [
+            "--quick",
+            "--epoch-grid",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+            str(report),
+        ]
+        assert driver.main([*argv, "--jobs", str(jobs)]) == 0
+        reports[jobs] = json.loads(report.read_text())
+        parallel_lines[jobs] = capsys.readouterr().err.count("computed (parallel)")
+    # Every unit of the parallel run came from a worker; none of the serial run's.
+    assert parallel_lines == {1: 0, 2: reports[2]["units"]["computed"]}
+    serial, parallel = reports[1], reports[2]
+    assert parallel["units"] == serial["units"]  # all computed, none reused
+    assert parallel["epochs"]["chosen"] == serial["epochs"]["chosen"]
+    assert parallel["epochs"]["grid"] == serial["epochs"]["grid"]
+    for row, entry in serial["rows"].items():
+        other = parallel["rows"][row]
+        for key in ("values", "parameters_values", "mean", "delta_vs_searched"):
+            assert other[key] == entry[key], (row, key)
+    assert parallel["search"]["paper_per_seed"] == serial["search"]["paper_per_seed"]
+    units = sorted(
+        p.relative_to(tmp_path / "out1") for p in (tmp_path / "out1").rglob("*")
+    )
+    assert units == sorted(
+        p.relative_to(tmp_path / "out2") for p in (tmp_path / "out2").rglob("*")
+    )
+
+    def untimed(path):  # the genotype's text but its meta's search time
+        lines = path.read_text().splitlines()
+        return [line for line in lines if "search_seconds" not in line]
+
+    for name in units:
+        if name.suffix == ".bmg":  # the genotypes trained
+            assert untimed(tmp_path / "out1" / name) == untimed(
+                tmp_path / "out2" / name
+            )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from conftest import run_bmnas
+from planted_genotypes import PLANTED_PAIR
 
 from bmnas_dsl.data.bank import load_bank
 from bmnas_dsl.data.convert import convert_bank
@@ -15,29 +16,7 @@ from bmnas_dsl.nn import batches
 from bmnas_dsl.report.summary import build_report
 
 # A fusion of the two planted features (docs/data.md, "planted").
-GENOTYPE = """\
-bmg 1
-
-model planted_pair {
-    dims C = 8, L = 4
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = ConcatFC(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
+GENOTYPE = PLANTED_PAIR
 
 
 def test_report_of_a_run_on_a_bank_directory(tmp_path):

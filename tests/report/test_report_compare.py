@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_bmnas
+from planted_genotypes import HAND_WRITTEN
 
 from bmnas_dsl.cli.parser import build_parser
 from bmnas_dsl.data.bank import save_bank
@@ -22,31 +23,6 @@ from bmnas_dsl.passes.params import count_params
 from bmnas_dsl.passes.pipeline import analyse_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-HAND_WRITTEN = """\
-bmg 1
-
-# A late fusion of the two clean features, written by hand.
-model hand {
-    dims C = 8, L = 2
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = Sum(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
 
 
 def ok(*args: str) -> subprocess.CompletedProcess:

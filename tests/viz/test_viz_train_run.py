@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_bmnas
+from planted_genotypes import HAND_WRITTEN
 
 from bmnas_dsl.cli.parser import build_parser
 from bmnas_dsl.data.bank import save_bank
@@ -21,30 +22,6 @@ from bmnas_dsl.viz.runlog import read_run
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-HAND_WRITTEN = """\
-bmg 1
-
-model hand {
-    dims C = 8, L = 2
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = Sum(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
 
 
 @pytest.fixture(scope="module")
