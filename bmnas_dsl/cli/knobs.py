@@ -12,6 +12,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from bmnas_dsl.runs.checks import DEFAULT_THREADS
+
 _DEFAULTS = "knob_defaults"  # parser default: {dest: the default value}
 
 
@@ -93,6 +95,6 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         metavar="N",
-        help="torch CPU threads (default: bmnas_dsl.nn.threads.DEFAULT_THREADS, "
-        "docs/decisions.md 'Threads')",
+        help=f"torch CPU threads (default: {DEFAULT_THREADS}; more collapse when "
+        "other processes hold the cores: docs/decisions.md, 'Threads')",
     )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import torch
 
-DEFAULT_THREADS = 1
+from bmnas_dsl.runs.checks import DEFAULT_THREADS
 
 
 @contextmanager

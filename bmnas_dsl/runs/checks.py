@@ -48,6 +48,10 @@ def choice(flag: str, value: object, choices: Iterable[str]) -> str | None:
     return None
 
 
+# torch's intra-op threads when --threads is not given (nn/threads.py says why one).
+DEFAULT_THREADS = 1
+
+
 def optional_threads(value: object) -> str | None:
     return None if value is None else integer("--threads", value, 1, 4096)
 
