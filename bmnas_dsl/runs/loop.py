@@ -27,7 +27,7 @@ from bmnas_dsl.runs.files import (
     truncate_log,
 )
 from bmnas_dsl.runs.layout import CHECKPOINT, LOG, SETTINGS
-from bmnas_dsl.runs.progress import Progress, Tick, no_tick
+from bmnas_dsl.runs.progress import Note, Progress, Tick, no_note, no_tick
 
 
 class EpochRun(Protocol):
@@ -41,8 +41,11 @@ class EpochRun(Protocol):
         ...
 
     def evaluate(self) -> dict[str, float]: ...  # scores after the epoch (may be {})
-    def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-        """The epoch's log entry; may write the run's own files (before the checkpoint)."""
+    def finish_epoch(
+        self, record: dict[str, Any], run_dir: Path, note: Note
+    ) -> dict[str, Any]:
+        """The epoch's log entry; may write the run's own files (before the checkpoint)
+        and `note` what takes long meanwhile."""
         ...
 
     def progress_line(self, entry: dict[str, Any]) -> str: ...
@@ -85,6 +88,7 @@ def run_epochs(
     NumericError that names `what` ("the search", "training") and the checkpoint kept."""
     progress = Progress(epochs, run.epoch) if show_progress else None
     tick = progress.tick if progress else no_tick
+    note = progress.note if progress else no_note
     while run.epoch < epochs:
         start_time = time.perf_counter()
         try:
@@ -94,7 +98,7 @@ def run_epochs(
         record.update(run.evaluate())
         run.epoch += 1
         run.seconds += time.perf_counter() - start_time
-        entry = run.finish_epoch(record, run_dir)
+        entry = run.finish_epoch(record, run_dir, note)
         append_log(run_dir / LOG, entry)
         save_checkpoint(run.state(), run_dir / CHECKPOINT)
         if progress:

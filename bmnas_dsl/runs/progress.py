@@ -17,8 +17,16 @@ REDRAW_SECONDS = 0.1  # a terminal redraw per step would cost more than a small 
 Tick = Callable[[int, int], None]
 
 
+# And says what a long stretch without steps is doing (the search's input selection).
+Note = Callable[[str], None]
+
+
 def no_tick(done: int, total: int) -> None:
     """The tick of a run nobody watches."""
+
+
+def no_note(text: str) -> None:
+    """The note of a run nobody watches."""
 
 
 class Progress:
@@ -63,6 +71,16 @@ class Progress:
             text += f"  {clock_text(left)} left"
         self._write(f"\r\033[K{text}")
         self.bar_shown = True
+
+    def note(self, text: str) -> None:
+        """What the current epoch does after its steps: in place of the bar on a
+        terminal, a line of its own elsewhere."""
+        line = f"epoch {self.epoch + 1}/{self.epochs}  {text}"
+        if self.terminal:
+            self._write(f"\r\033[K{line}")
+            self.bar_shown = True
+        else:
+            self._write(f"{line}\n")
 
     def epoch_done(self, line: str) -> None:
         """The epoch's lasting line (replacing the bar on a terminal)."""

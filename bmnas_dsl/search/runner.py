@@ -25,7 +25,7 @@ from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
 from bmnas_dsl.runs.log import Best, improves, write_best
-from bmnas_dsl.runs.progress import Tick, no_tick
+from bmnas_dsl.runs.progress import Note, Tick, no_note, no_tick
 from bmnas_dsl.search import convergence
 from bmnas_dsl.search.emit import derive_bmg, select_bmg
 from bmnas_dsl.search.hypernet import Hypernet
@@ -247,7 +247,9 @@ class Search:
         # Mean logits: defined for multiclass and multilabel alike.
         return torch.stack([self.model(inputs, list(p)) for p in draws]).mean(0)
 
-    def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    def finish_epoch(
+        self, record: dict[str, Any], run_dir: Path, note: Note = no_note
+    ) -> dict[str, Any]:
         """Derive the epoch's genotype, keep it when it is the best so far (best.bmg,
         best.json), and return the epoch's log entry."""
         final = self.sampling and self.epoch == self.training.epochs
@@ -255,6 +257,16 @@ class Search:
             # `--selection sample` chooses the cells' inputs once, after the last epoch
             # (search/select.py); that genotype is the result. Its time is search time.
             start = time.perf_counter()
+            t = self.training
+            retrained = (
+                f", the best {t.rerank} re-trained {t.rerank_epochs} epochs each"
+                if t.rerank
+                else ""
+            )
+            note(
+                f"choosing the cells' inputs: {t.candidates} candidates scored by the "
+                f"supernet{retrained}"
+            )
             genotype = select_bmg(self, self.epoch, record, start)
             self.seconds += time.perf_counter() - start
         else:

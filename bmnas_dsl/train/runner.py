@@ -40,7 +40,7 @@ from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
-from bmnas_dsl.runs.progress import Tick, no_tick
+from bmnas_dsl.runs.progress import Note, Tick, no_note, no_tick
 from bmnas_dsl.train.settings import TrainSettings
 
 
@@ -140,7 +140,9 @@ class Trainer:
             return {}
         return {f"val_{k}": v for k, v in self.score().items()}
 
-    def finish_epoch(self, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    def finish_epoch(
+        self, record: dict[str, Any], run_dir: Path, note: Note = no_note
+    ) -> dict[str, Any]:
         entry = {"epoch": self.epoch, **record, "seconds": self.seconds}
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
 

@@ -121,3 +121,25 @@ def test_ctrl_c_before_the_run_directory_exists_says_only_interrupted(
     monkeypatch.setattr(search_command, "run", interrupted)
     assert main(["search", "--data", "planted", "-o", str(tmp_path / "a.bmg")]) == 130
     assert capsys.readouterr().err.strip() == "bmnas search: interrupted"
+
+
+def test_a_note_says_what_the_epoch_does_after_its_steps():
+    for stream in (Terminal(), io.StringIO()):
+        clock = Clock()
+        progress = Progress(2, 1, stream=stream, clock=clock)
+        clock.now += 1.0
+        progress.tick(1, 1)
+        progress.note("choosing the cells' inputs")
+        progress.epoch_done("loss 1")
+        lasting = [line.split("\r\x1b[K")[-1] for line in stream.getvalue().split("\n")]
+        if stream.isatty():  # the note replaces the bar, the epoch's line the note
+            assert "\r\x1b[Kepoch 2/2  choosing the cells' inputs\r\x1b[K" in (
+                stream.getvalue()
+            )
+            assert lasting == ["epoch 2/2  loss 1", ""]
+        else:
+            assert lasting == [
+                "epoch 2/2  choosing the cells' inputs",
+                "epoch 2/2  loss 1",
+                "",
+            ]
