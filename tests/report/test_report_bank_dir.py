@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import run_bmnas
 from planted_genotypes import PLANTED_PAIR
 
@@ -19,52 +20,43 @@ from bmnas_dsl.report.summary import build_report
 GENOTYPE = PLANTED_PAIR
 
 
-def test_report_of_a_run_on_a_bank_directory(tmp_path):
-    bank = convert_bank(make_planted(), tmp_path / "planted.bank", dtype="float16")
-    genotype = tmp_path / "g.bmg"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A float16 bank directory, a training run on it, its ONNX export and the CLI
+    report of both: (folder, the report command's result)."""
+    root = tmp_path_factory.mktemp("report_bank_dir")
+    bank = convert_bank(make_planted(), root / "planted.bank", dtype="float16")
+    genotype = root / "g.bmg"
     genotype.write_text(GENOTYPE)
-    run = tmp_path / "run"
+    run, onnx = root / "run", root / "m.onnx"
     steps = [
         ["train", str(genotype), "--data", str(bank), "-o", str(run), "--epochs", "2"],
-        ["export", str(genotype), "--weights", str(run), "-o", str(tmp_path / "m.onnx")],
-        ["report", "--train-run", str(run), "--onnx", str(tmp_path / "m.onnx"),
-         "-o", str(tmp_path / "report")],
+        ["export", str(genotype), "--weights", str(run), "-o", str(onnx)],
+        ["report", "--train-run", str(run), "--onnx", str(onnx),
+         "-o", str(root / "report")],
     ]  # fmt: skip
     for argv in steps:
         result = run_bmnas(*argv)
         assert result.returncode == 0, (argv, result.stderr)
-    trained = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+    return root, result
+
+
+def test_report_of_a_run_on_a_bank_directory(trained):
+    root, result = trained
+    accuracy = json.loads((root / "run" / "metrics.json").read_text())["test"]
     [shown] = [line for line in result.stdout.splitlines() if line.startswith("test ")]
-    assert shown.split() == ["test", "accuracy", f"{trained:.4f}"]
+    assert shown.split() == ["test", "accuracy", f"{accuracy['accuracy']:.4f}"]
     assert "(= PyTorch)" in result.stdout
 
 
-def test_the_report_reads_the_test_split_in_parts(tmp_path, monkeypatch):
-    bank_path = convert_bank(make_planted(), tmp_path / "planted.bank")
-    genotype = tmp_path / "g.bmg"
-    genotype.write_text(GENOTYPE)
-    run, onnx = tmp_path / "run", tmp_path / "m.onnx"
-    for argv in (
-        [
-            "train",
-            str(genotype),
-            "--data",
-            str(bank_path),
-            "-o",
-            str(run),
-            "--epochs",
-            "1",
-        ],
-        ["export", str(genotype), "--weights", str(run), "-o", str(onnx)],
-    ):
-        assert run_bmnas(*argv).returncode == 0
-    bank = load_bank(bank_path)
+def test_the_report_reads_the_test_split_in_parts(trained, monkeypatch):
+    root, _ = trained
+    bank = load_bank(root / "planted.bank")
     read = []
-    features = {name: Watched(array, read) for name, array in bank.features.items()}
-    bank.features = features
+    bank.features = {name: Watched(a, read) for name, a in bank.features.items()}
     # 768 bytes a row (two (16, 6) features as float32): 600 test rows in 6 parts.
     monkeypatch.setattr(batches, "EVAL_BYTES", 768 * 100)
-    report = build_report(None, run, onnx, bank, repeats=1)
+    report = build_report(None, root / "run", root / "m.onnx", bank, repeats=1)
     assert read == [100] * 12  # two features, six parts each
     assert report["test"]["accuracy"] == report["onnx"]["test_accuracy"]
     assert report["onnx"]["same_predictions"]
