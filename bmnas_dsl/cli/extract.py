@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bmnas_dsl.cli.common import EXIT_OK, Subparsers, UsageError, add_command
 from bmnas_dsl.cli.knobs import add_threads
+from bmnas_dsl.lang.ast import TASKS
 
 # bmnas_dsl.extract.capture.METHODS; spelt here so that building the parser loads no
 # torch (a test keeps the two equal).
@@ -112,7 +113,7 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     extract.add_argument(
         "--task",
-        choices=("multiclass", "multilabel"),
+        choices=TASKS,
         default="multiclass",
         help="what the labels are (default: multiclass)",
     )

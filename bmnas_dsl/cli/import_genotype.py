@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bmnas_dsl.cli.common import EXIT_OK, Subparsers, UsageError, add_command
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.lang.ast import TASKS
 from bmnas_dsl.lang.names import declarable_problem
 from bmnas_dsl.released.convert import (
     DEFAULT_NAME,
@@ -80,7 +81,7 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     command.add_argument(
         "--task",
-        choices=("multiclass", "multilabel"),
+        choices=TASKS,
         help="loss and metrics (default: the preset's, else multiclass)",
     )
     command.add_argument(

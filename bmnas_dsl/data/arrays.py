@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from bmnas_dsl.errors import BankError
+
 SPLITS = ("train", "val", "test")  # split codes 0, 1, 2
 FLOAT_ADVICE = "expected floats (float32 or float16; float64 is converted to float32)"
 
@@ -141,6 +143,16 @@ def classes_of(value: Any) -> Any:
         return operator.index(value)
     except TypeError:
         return value
+
+
+def host_array(value: Any, where: str) -> np.ndarray:
+    """`value` (numpy, an array-like or a torch tensor on any device) as a numpy array;
+    BankError naming `where` when it cannot be read as one."""
+    found: list[str] = []
+    array = _as_array(value, where, found)
+    if array is None:
+        raise BankError("; ".join(found))
+    return array
 
 
 def _as_array(value: Any, where: str, found: list[str]) -> np.ndarray | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bmnas_dsl.data.arrays import host_array
 from bmnas_dsl.data.bank import FeatureBank, validate
 from bmnas_dsl.data.bankdir import (
     FEATURE_DTYPES,
@@ -155,7 +156,7 @@ class BankWriter:
                 + (f"; not declared {', '.join(sorted(extra))}" if extra else "")
             )
         for name, value in features.items():
-            array = _host(value)
+            array = host_array(value, f"chunk of '{name}'")
             expected = (n, *self.shapes[name])
             if array.shape != expected:
                 raise BankError(
@@ -163,7 +164,8 @@ class BankWriter:
                     f"expected {list(expected)}"
                 )
             self.arrays[feature_file(name)][start : start + n] = array
-        labels_array, split_array = _host(labels), _host(split)
+        labels_array = host_array(labels, "chunk labels")
+        split_array = host_array(split, "chunk split")
         if labels_array.shape != (n, *self.label_shape[1:]):
             raise BankError(
                 f"{self.path}: chunk labels are {list(labels_array.shape)}, expected "
@@ -225,13 +227,6 @@ class BankWriter:
         if kind is None:
             self.close()
         # On an exception the partial bank stays, resumable, and never looks finished.
-
-
-def _host(value: Any) -> np.ndarray:
-    """A chunk as a numpy array (a torch tensor on any device is copied to the host)."""
-    if type(value).__module__.startswith("torch"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _fsync_files(path: Path) -> None:
