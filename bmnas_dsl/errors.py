@@ -73,3 +73,8 @@ class ExtractError(BmnasError):
     """An extraction (`bmnas extract`, `extract_bank`) that cannot start or go on: a
     layer the model does not have, a capture that cannot be made, inputs that do not
     fit; the message says what and where."""
+
+
+class DistributedError(BmnasError):
+    """A distributed environment (torchrun's variables) that cannot be used, or a
+    setting that a distributed run cannot honour; the message says why."""

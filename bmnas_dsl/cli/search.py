@@ -10,9 +10,11 @@ from pathlib import Path
 
 from bmnas_dsl.cli import knobs
 from bmnas_dsl.cli.common import EXIT_OK, Subparsers, UsageError, add_command
+from bmnas_dsl.cli.launch import continues_after_restart
 from bmnas_dsl.cli.search_flags import add_knobs, space_knobs, training_of
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
+from bmnas_dsl.parallel.world import from_environment, joined
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import LOG, SETTINGS
 from bmnas_dsl.search.settings import Training
@@ -64,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from bmnas_dsl.data.resolve import resolve_data
     from bmnas_dsl.search.runner import read_settings, run_search, space_for
 
+    world = from_environment()  # torchrun's, or a world of one
+    restart_dir = args.run_dir or (
+        args.output and Path(args.output).with_suffix(".run")
+    )
+    if not args.resume and restart_dir and continues_after_restart(world, restart_dir):
+        args.resume, args.run_dir = True, str(restart_dir)
     if args.resume:
         if not args.run_dir:
             raise UsageError(
@@ -84,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
     bank = resolve_data(data)
     if not args.resume:
         space, training = space_for(bank, **space_knobs(args)), training_of(args)
-    genotype = run_search(bank, space, training, data, run_dir, output, args.resume)
+    with joined(world):
+        genotype = run_search(
+            bank, space, training, data, run_dir, output, args.resume, world=world
+        )
+    if not world.writer:
+        return EXIT_OK
     write_atomic(output, genotype)
     print(f"wrote {output} (run directory {run_dir})")
     note = convergence_note(run_dir, sampling=training.selection == "sample")

@@ -17,7 +17,9 @@ from bmnas_dsl.cli.common import (
     read_text,
 )
 from bmnas_dsl.cli.knobs import add_knob, add_threads
+from bmnas_dsl.cli.launch import continues_after_restart
 from bmnas_dsl.errors import TrainError
+from bmnas_dsl.parallel.world import from_environment, joined
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import GENOTYPE, SETTINGS
 from bmnas_dsl.train.settings import TrainSettings
@@ -116,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from bmnas_dsl.data.resolve import resolve_data
     from bmnas_dsl.train.runner import read_settings, train_genotype
 
+    world = from_environment()  # torchrun's, or a world of one
+    if not args.resume and continues_after_restart(world, args.output):
+        args.resume = True
     if args.resume:
         text, name, data, settings = read_settings(args.output)
         _check_resume_flags(args, text, data, settings)
@@ -135,9 +140,19 @@ def run(args: argparse.Namespace) -> int:
     if found:
         raise TrainError("; ".join(found))
     bank = resolve_data(data)
-    metrics = train_genotype(
-        text, bank, settings, args.output, name=name, data=data, resume=args.resume
-    )
+    with joined(world):
+        metrics = train_genotype(
+            text,
+            bank,
+            settings,
+            args.output,
+            name=name,
+            data=data,
+            resume=args.resume,
+            world=world,
+        )
+    if not world.writer:
+        return EXIT_OK
     split = settings.holdout
     shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics[split].items())
     print(f"{split}: {shown} ({metrics['parameters']:,} parameters)")

@@ -72,21 +72,33 @@ def start(
     write_atomic(run_dir / SETTINGS, json.dumps(settings, indent=2) + "\n")
 
 
-def resume(run: EpochRun, run_dir: Path, error: type[BmnasError]) -> None:
+def resume(
+    run: EpochRun, run_dir: Path, error: type[BmnasError], writes: bool = True
+) -> None:
     """Continue the run in `run_dir` from its checkpoint; without one (killed before the
-    first epoch ended) from epoch 0. Log lines past the checkpoint are dropped."""
-    remove_temporaries(run_dir)
+    first epoch ended) from epoch 0. Log lines past the checkpoint are dropped (by the
+    process that `writes` the directory: rank 0 of a distributed run; the other ranks
+    only read the checkpoint)."""
+    if writes:
+        remove_temporaries(run_dir)
     if (run_dir / CHECKPOINT).exists():
         restore(run.load_state, run_dir / CHECKPOINT, error)
-    truncate_log(run_dir / LOG, run.epoch)
+    if writes:
+        truncate_log(run_dir / LOG, run.epoch)
 
 
 def run_epochs(
-    run: EpochRun, epochs: int, run_dir: Path, what: str, show_progress: bool = True
+    run: EpochRun,
+    epochs: int,
+    run_dir: Path,
+    what: str,
+    show_progress: bool = True,
+    writes: bool = True,
 ) -> None:
     """Run epochs until `epochs` are finished. A NaN or Inf stops the run with a
-    NumericError that names `what` ("the search", "training") and the checkpoint kept."""
-    progress = Progress(epochs, run.epoch) if show_progress else None
+    NumericError that names `what` ("the search", "training") and the checkpoint kept.
+    Without `writes` (ranks other than 0) nothing is written or shown."""
+    progress = Progress(epochs, run.epoch) if show_progress and writes else None
     tick = progress.tick if progress else no_tick
     note = progress.note if progress else no_note
     while run.epoch < epochs:
@@ -99,7 +111,8 @@ def run_epochs(
         run.epoch += 1
         run.seconds += time.perf_counter() - start_time
         entry = run.finish_epoch(record, run_dir, note)
-        append_log(run_dir / LOG, entry)
-        save_checkpoint(run.state(), run_dir / CHECKPOINT)
+        if writes:
+            append_log(run_dir / LOG, entry)
+            save_checkpoint(run.state(), run_dir / CHECKPOINT)
         if progress:
             progress.epoch_done(run.progress_line(entry))

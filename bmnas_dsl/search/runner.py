@@ -22,6 +22,14 @@ from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
+from bmnas_dsl.parallel.collectives import (
+    assemble_rows,
+    share_of_mean,
+    sum_gradients,
+    total,
+)
+from bmnas_dsl.parallel.layers import distribute_layers, global_batch
+from bmnas_dsl.parallel.world import SINGLE, World, barrier
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
 from bmnas_dsl.runs.log import Best, improves, write_best
@@ -68,12 +76,26 @@ class Search:
         training: Training,
         data: str,
         derive: Derive = derive_bmg,
+        world: World = SINGLE,
     ) -> None:
         self.bank, self.space, self.training, self.data = bank, space, training, data
-        self.derive = derive
+        self.derive, self.world = derive, world
         self.data_sha256 = content_hash(bank)
-        torch.manual_seed(training.seed)
+        torch.manual_seed(training.seed)  # the same on every rank: the same supernet
         self.model = Hypernet(space)
+        # What a training step calls: the supernet, or its DDP wrapper (weights and
+        # alpha/beta/gamma alike registered in it; docs/distributed.md).
+        self.network: torch.nn.Module = self.model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            distribute_layers(self.model, "uniform")
+            self.network = DistributedDataParallel(
+                self.model,
+                forward_sync_buffers=False,  # global statistics: the same on every rank
+                # Sampled pairs leave alpha and the other features' layers unused.
+                find_unused_parameters=self.sampling,
+            )
         names = [name for name, _ in space.features]
         self.inputs = pool_features(bank, names, space.L)  # (N, C_in, L) each
         self.columns = columns(self.inputs)
@@ -115,6 +137,11 @@ class Search:
         inputs = [column.rows(index) for column in self.columns]
         return inputs, self.labels.index_select(0, index)
 
+    def local(self, index: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of the global batch `index` (all of it when alone)."""
+        start, stop = self.world.bounds(len(index))
+        return index[start:stop]
+
     @property
     def sampling(self) -> bool:
         """Whether cells read sampled input pairs instead of the alpha mixture."""
@@ -138,6 +165,8 @@ class Search:
         """One update of either the architecture or the weights on rows `index` (their
         `batch` of inputs and labels when already gathered); the other set is frozen
         (no gradient is even computed for it). NumericError on a NaN or Inf."""
+        if self.world.distributed:
+            return self._distributed_step(index, architecture, number, batch)
         frozen = self.weights if architecture else self.architecture
         optimiser = self.arch_optimiser if architecture else self.weight_optimiser
         active = self.named_architecture if architecture else self.named_weights
@@ -162,6 +191,55 @@ class Search:
         finally:
             for p in frozen:
                 p.requires_grad_(True)
+        return value
+
+    def _distributed_step(
+        self,
+        index: torch.Tensor,
+        architecture: bool,
+        number: int,
+        batch: tuple[list[torch.Tensor], torch.Tensor] | None,
+    ) -> float:
+        """`_step` on this rank's slice of the global batch `index`. DDP forbids
+        toggling requires_grad, so the other set is frozen another way: an
+        architecture step takes only alpha/beta/gamma's gradients (autograd.grad, which
+        skips the weights' as the toggle did) outside DDP's synchronisation and sums
+        them in one all-reduce; a weight step is DDP's backward, whose few
+        architecture gradients are dropped."""
+        optimiser = self.arch_optimiser if architecture else self.weight_optimiser
+        active = self.named_architecture if architecture else self.named_weights
+        kind = "architecture" if architecture else "weight"
+        where = f"epoch {self.epoch + 1}, {kind} step {number}"
+        rows = len(index)
+        start, stop = self.world.bounds(rows)
+        self.model.train()
+        self.weight_optimiser.zero_grad(set_to_none=True)
+        self.arch_optimiser.zero_grad(set_to_none=True)
+        inputs, labels = batch if batch is not None else self.batch(index[start:stop])
+        pairs = self.pairs()
+        chosen = None if pairs is None else list(pairs)
+        with global_batch(rows, start, stop):
+            if architecture:
+                with self.network.no_sync():
+                    logits = self.network(inputs, chosen)
+            else:
+                logits = self.network(inputs, chosen)
+        share = share_of_mean(self.loss, logits, labels, rows)
+        value = float(total(share.detach(), self.world))  # the global batch's loss
+        check_loss(value, where)
+        if architecture:
+            grads = torch.autograd.grad(share, self.architecture, allow_unused=True)
+            for p, grad in zip(self.architecture, grads, strict=True):
+                p.grad = grad
+            sum_gradients(self.architecture, self.world)
+        else:
+            # DDP averages over the ranks: the shares summed are the global mean.
+            (share * self.world.size).backward()
+            self.arch_optimiser.zero_grad(set_to_none=True)
+        check_gradients(active, where)
+        optimiser.step()
+        if architecture:
+            check_tensors(active, where, "the architecture weight")
         return value
 
     def epoch_plan(self) -> list[tuple[torch.Tensor, bool, int]]:
@@ -194,7 +272,9 @@ class Search:
     def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
         plan = self.epoch_plan()
         streamed = any(column.streamed for column in self.columns)
-        batches = prefetched(self.batch, [rows for rows, _, _ in plan], streamed)
+        # Each rank reads only its slice of every global batch.
+        slices = [self.local(rows) for rows, _, _ in plan]
+        batches = prefetched(self.batch, slices, streamed)
         weight_losses, arch_losses = [], []
         for done, ((rows, architecture, number), batch) in enumerate(
             zip(plan, batches, strict=True), 1
@@ -222,7 +302,13 @@ class Search:
             draws = [sample_pairs(self.space, stream) for _ in range(EVAL_SAMPLES)]
         with torch.no_grad():
             logits = torch.cat(
-                [self._val_logits(part, draws) for part in self.val_parts()]
+                [
+                    # Each rank scores its slice of each part; all ranks get them all.
+                    assemble_rows(
+                        self._val_logits(self.local(part), draws), len(part), self.world
+                    )
+                    for part in self.val_parts()
+                ]
             )
         labels = self.labels.index_select(0, self.val_index)
         return {
@@ -276,8 +362,9 @@ class Search:
         value = record.get("selection_val", record["val_metric"])
         if final or improves(value, self.best and self.best["val_metric"]):
             self.best = {"epoch": self.epoch, "val_metric": value, "genotype": genotype}
-            write_atomic(run_dir / BEST_GENOTYPE, genotype)
-            write_best(run_dir, Best(self.epoch, value))
+            if self.world.writer:
+                write_atomic(run_dir / BEST_GENOTYPE, genotype)
+                write_best(run_dir, Best(self.epoch, value))
         return self.log_entry(record, genotype)
 
     def log_entry(self, record: dict[str, Any], genotype: str) -> dict[str, Any]:
@@ -350,7 +437,12 @@ class Search:
 
 
 def settings_json(
-    space: SearchSpace, training: Training, data: str, output: str, data_sha256: str
+    space: SearchSpace,
+    training: Training,
+    data: str,
+    output: str,
+    data_sha256: str,
+    world_size: int = 1,
 ) -> dict[str, Any]:
     return {
         "data": data,
@@ -358,6 +450,10 @@ def settings_json(
         "output": output,
         "space": space.to_json(),
         "training": asdict(training),
+        # The processes that started the run; training.batch_size is the global batch,
+        # which is what the results depend on (a resume may use another world size).
+        "world_size": world_size,
+        "global_batch_size": training.batch_size,
     }
 
 
@@ -370,6 +466,7 @@ def run_search(
     output: str,
     resume: bool = False,
     derive: Derive = derive_bmg,
+    world: World = SINGLE,
 ) -> str:
     """Search for `training.epochs` epochs (continuing from the run directory's checkpoint
     when `resume`); return the best genotype's .bmg text (also in run_dir/best.bmg).
@@ -377,19 +474,29 @@ def run_search(
     With `--selection paper` the genotype of every epoch is derived from alpha and the
     best epoch's is kept. With `--selection sample` the cells' inputs are chosen once,
     after the last epoch (search/select.py), and that genotype is the result; earlier
-    epochs' log lines carry the alpha-derived genotype (alpha does not train then)."""
+    epochs' log lines carry the alpha-derived genotype (alpha does not train then).
+
+    In a distributed `world` (torchrun) every rank calls this with the same arguments;
+    each takes its slice of every global batch, and only rank 0 writes `run_dir`."""
     found = space.problems() + training.problems()
     if found:
         raise SearchError("; ".join(found))
     with torch_threads(training.threads):
-        search = Search(bank, space, training, data, derive)
+        search = Search(bank, space, training, data, derive, world)
         if resume:
             _check_same_data(run_dir, search.data_sha256)
-            loop.resume(search, run_dir, SearchError)
+            loop.resume(search, run_dir, SearchError, writes=world.writer)
         else:
-            settings = settings_json(space, training, data, output, search.data_sha256)
-            loop.start(run_dir, settings, stale=(BEST_GENOTYPE, BEST_RECORD))
-        loop.run_epochs(search, training.epochs, run_dir, "the search")
+            # Every rank has checked the directory before rank 0 writes into it.
+            barrier(world)
+            if world.writer:
+                settings = settings_json(
+                    space, training, data, output, search.data_sha256, world.size
+                )
+                loop.start(run_dir, settings, stale=(BEST_GENOTYPE, BEST_RECORD))
+        loop.run_epochs(
+            search, training.epochs, run_dir, "the search", writes=world.writer
+        )
         assert search.best is not None
         return search.best["genotype"]
 

@@ -37,6 +37,9 @@ from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
+from bmnas_dsl.parallel.collectives import assemble_rows, share_of_mean, total
+from bmnas_dsl.parallel.layers import distribute_layers, global_batch
+from bmnas_dsl.parallel.world import SINGLE, World, barrier
 from bmnas_dsl.runs import loop
 from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
@@ -62,9 +65,13 @@ class Trainer:
     """One training run; its state lives in memory and, each epoch, in the run dir."""
 
     def __init__(
-        self, module: ModuleType, bank: FeatureBank, settings: TrainSettings
+        self,
+        module: ModuleType,
+        bank: FeatureBank,
+        settings: TrainSettings,
+        world: World = SINGLE,
     ) -> None:
-        self.settings, self.task = settings, bank.task
+        self.settings, self.task, self.world = settings, bank.task, world
         self.inputs = feature_columns(module, bank)
         labels = torch.from_numpy(bank.labels)
         self.labels = labels.float() if bank.task == "multilabel" else labels.long()
@@ -77,6 +84,15 @@ class Trainer:
             self.score_index = torch.from_numpy(bank.indices("val"))
         torch.manual_seed(settings.seed)
         self.model: nn.Module = module.Model()
+        # What a training step calls: the model, or its DDP wrapper (docs/distributed.md).
+        self.network: nn.Module = self.model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            distribute_layers(self.model, "bernoulli")
+            self.network = DistributedDataParallel(
+                self.model, forward_sync_buffers=False
+            )
         self.named = [(n, p) for n, p in self.model.named_parameters()]
         self.optimiser = torch.optim.Adam(
             self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
@@ -99,15 +115,21 @@ class Trainer:
         ]
         losses = []
         batches = order.split(self.settings.batch_size)
+        # Each rank reads and trains on its slice of every global batch.
+        slices = [index[slice(*self.world.bounds(len(index)))] for index in batches]
         streamed = any(column.streamed for column in self.inputs)
-        gathered = prefetched(self.batch, batches, streamed)
+        gathered = prefetched(self.batch, slices, streamed)
         for number, (index, inputs) in enumerate(
             zip(batches, gathered, strict=True), 1
         ):
             where = f"epoch {self.epoch + 1}, batch {number}"
             self.optimiser.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(*inputs), self.labels[index])
-            value = float(loss.detach())
+            if self.world.distributed:
+                loss = self._distributed_loss(index, inputs)
+                value = float(total(loss.detach(), self.world)) / self.world.size
+            else:
+                loss = self.loss(self.model(*inputs), self.labels[index])
+                value = float(loss.detach())
             check_loss(value, where)
             loss.backward()
             check_gradients(self.named, where)
@@ -119,14 +141,35 @@ class Trainer:
         check_tensors(self.named, f"epoch {self.epoch + 1}", "the weight")
         return {"train_loss": sum(losses) / len(losses)}
 
+    def _distributed_loss(
+        self, index: torch.Tensor, inputs: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss whose DDP backward gives the global batch `index`'s gradient: this
+        rank's share of its mean, times the world size (DDP averages over ranks)."""
+        rows = len(index)
+        start, stop = self.world.bounds(rows)
+        with global_batch(rows, start, stop):
+            logits = self.network(*inputs)
+        labels = self.labels[index[start:stop]]
+        return share_of_mean(self.loss, logits, labels, rows) * self.world.size
+
     def predict(self, index: torch.Tensor) -> np.ndarray:
+        """The model's outputs on rows `index`: in parts when streamed from a memory
+        map (bounded memory); each rank computes its slice, every rank gets all."""
         self.model.eval()
+        streamed = any(column.streamed for column in self.inputs)
+        parts = (
+            index.split(part_rows(column.shape[1:] for column in self.inputs))
+            if streamed
+            else [index]
+        )
         with torch.no_grad():
-            if not any(column.streamed for column in self.inputs):
-                return self.model(*self.batch(index)).numpy()
-            # From a memory map: bounded memory, a part of the split at a time.
-            parts = index.split(part_rows(column.shape[1:] for column in self.inputs))
-            return np.concatenate([self.model(*self.batch(p)).numpy() for p in parts])
+            outputs = []
+            for part in parts:
+                local = part[slice(*self.world.bounds(len(part)))]
+                logits = self.model(*self.batch(local))
+                outputs.append(assemble_rows(logits, len(part), self.world).numpy())
+            return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def score(self) -> dict[str, float]:
         """The metrics on the held-out split (test or val, by `holdout`)."""
@@ -192,11 +235,14 @@ def train_genotype(
     resume: bool = False,
     show_progress: bool = True,
     data_sha256: str | None = None,
+    world: World = SINGLE,
 ) -> dict[str, Any]:
     """Train the genotype `text` on `bank`; return (and write) metrics.json's content.
 
     With `resume`, continue the run in `run_dir` from its last checkpoint; the genotype
-    and settings must be those the run started with.
+    and settings must be those the run started with. In a distributed `world`
+    (torchrun) every rank calls this alike; each trains on its slice of every global
+    batch of `settings.batch_size` rows, and only rank 0 writes `run_dir`.
     """
     found = settings.problems()
     if found:
@@ -208,17 +254,28 @@ def train_genotype(
     data_sha256 = data_sha256 or content_hash(bank)
     record = _settings_record(text, name, data, settings, data_sha256)
     with torch_threads(settings.threads):
-        trainer = Trainer(module, bank, settings)
+        trainer = Trainer(module, bank, settings, world)
         if resume:
             _check_resumable(run_dir, record)
-            loop.resume(trainer, run_dir, TrainError)
+            loop.resume(trainer, run_dir, TrainError, writes=world.writer)
         else:
-            files = {GENOTYPE: text, MODULE: source}
-            loop.start(run_dir, record, stale=(METRICS, WEIGHTS), files=files)
-        loop.run_epochs(trainer, settings.epochs, run_dir, "training", show_progress)
+            barrier(world)  # every rank has checked the directory: rank 0 writes
+            if world.writer:
+                files = {GENOTYPE: text, MODULE: source}
+                started = {**record, "world_size": world.size}
+                loop.start(run_dir, started, stale=(METRICS, WEIGHTS), files=files)
+        loop.run_epochs(
+            trainer,
+            settings.epochs,
+            run_dir,
+            "training",
+            show_progress,
+            writes=world.writer,
+        )
         metrics = _final_metrics(trainer, module, record)
-        write_atomic(run_dir / WEIGHTS, weights_bytes(trainer.model))
-        write_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
+        if world.writer:
+            write_atomic(run_dir / WEIGHTS, weights_bytes(trainer.model))
+            write_atomic(run_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
         return metrics
 
 
@@ -231,6 +288,8 @@ def _settings_record(
         "data": data,
         "data_sha256": data_sha256,
         "settings": asdict(settings),
+        # settings.batch_size is the global batch, whatever the world size
+        "global_batch_size": settings.batch_size,
     }
 
 

@@ -1,0 +1,16 @@
+"""How `search` and `train` take part in a torchrun job (docs/distributed.md): the world
+comes from torchrun's environment, and a job torchrun restarts (`--max-restarts`)
+continues its run instead of refusing the directory the first attempt started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bmnas_dsl.parallel.world import World
+from bmnas_dsl.runs.layout import SETTINGS
+
+
+def continues_after_restart(world: World, run_dir: str | Path) -> bool:
+    """Whether this command, restarted by torchrun, resumes the run in `run_dir`
+    (one the first attempt started: its settings exist)."""
+    return world.restarts > 0 and (Path(run_dir) / SETTINGS).is_file()

@@ -1,0 +1,234 @@
+"""`torchrun ... -m bmnas_dsl search|train` on the CPU with gloo, launched for real: the
+same genotype and metrics as one process at the same global batch, rank 0 alone writing
+the run directory, and a job that loses a rank ending at once with its checkpoint
+intact, then resumed (by hand, or by torchrun's own restart) to the result of a run
+that was never interrupted."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from bmnas_dsl.data.bank import save_bank
+from bmnas_dsl.data.planted import make_planted
+from bmnas_dsl.runs.files import load_checkpoint
+
+BMNAS = [sys.executable, "-m", "bmnas_dsl"]
+# Small and quick: the selection's candidates and re-ranking cut down, not switched off.
+SEARCH = ["--epochs", "2", "--candidates", "16", "--rerank", "2"]
+SEARCH += ["--rerank-epochs", "2", "--rerank-tail", "1"]
+PAPER = ["--epochs", "4", "--selection", "paper"]  # no selection phase: cheap epochs
+TRAIN = ["--epochs", "2", "--holdout", "val"]
+# How long a job that lost a rank may take to end: a liveness bound (a hang on a
+# collective would never end), far above the few seconds it takes.
+ENDS_WITHIN_S = 120
+
+
+def torchrun(ranks: int, *args: str, restarts: int = 0) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={ranks}",
+        f"--max-restarts={restarts}",
+        "-m",
+        "bmnas_dsl",
+        *args,
+    ]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "BMNAS_DIST_TIMEOUT": "60"}
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("torchrun")
+    save_bank(make_planted(size=480, seed=1), folder / "planted.npz")
+    return folder
+
+
+def without_seconds(text: str) -> str:
+    """A genotype without its timing line (the only thing the world size may change)."""
+    return "\n".join(line for line in text.splitlines() if "seconds" not in line)
+
+
+def log(run_dir: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()
+    ]
+
+
+def assert_same_numbers(one: object, other: object, where: str = "") -> None:
+    """Equal up to float reduction order: numbers within 1e-4 relative, the rest
+    identical (timings and genotypes' timing lines aside)."""
+    if isinstance(one, dict):
+        assert isinstance(other, dict) and set(one) == set(other), where
+        for key in one:
+            if "seconds" not in key:
+                assert_same_numbers(one[key], other[key], f"{where}.{key}")
+    elif isinstance(one, list):
+        assert isinstance(other, list) and len(one) == len(other), where
+        for i, (a, b) in enumerate(zip(one, other, strict=True)):
+            assert_same_numbers(a, b, f"{where}[{i}]")
+    elif isinstance(one, float):
+        assert math.isclose(one, other, rel_tol=1e-4, abs_tol=1e-6), (where, one, other)
+    elif isinstance(one, str):
+        assert without_seconds(one) == without_seconds(other), where
+    else:
+        assert one == other, where
+
+
+@pytest.fixture(scope="module")
+def one_process_search(work: Path) -> Path:
+    run([*BMNAS, "search", "--data", "planted.npz", *SEARCH, "-o", "one.bmg"], work)
+    return work / "one.run"
+
+
+def test_search_on_two_ranks_equals_one_process(work: Path, one_process_search: Path):
+    result = run(
+        torchrun(2, "search", "--data", "planted.npz", *SEARCH, "-o", "two.bmg"), work
+    )
+    assert result.stdout.count("wrote two.bmg") == 1  # rank 0 alone reports
+    one, two = (work / "one.bmg").read_text(), (work / "two.bmg").read_text()
+    assert without_seconds(one) == without_seconds(two)
+    assert_same_numbers(log(one_process_search), log(work / "two.run"))
+    settings = json.loads((work / "two.run" / "settings.json").read_text())
+    assert (settings["world_size"], settings["global_batch_size"]) == (2, 64)
+    single = json.loads((one_process_search / "settings.json").read_text())
+    assert single["world_size"] == 1
+    own = ("world_size", "output")
+    assert {k: v for k, v in settings.items() if k not in own} == {
+        k: v for k, v in single.items() if k not in own
+    }
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_training_on_ranks_equals_one_process(
+    work: Path, one_process_search: Path, ranks: int
+):
+    """The searched genotype (dropout 0.1, batch norm in every op). Three ranks split
+    each 64-row batch 21/21/22 and the last, 32-row one 10/11/11: uneven slices, the
+    same gradients."""
+    from safetensors.numpy import load_file
+
+    genotype = work / "one.bmg"
+    if not (work / "t1").exists():
+        args = [str(genotype), "--data", "planted.npz", *TRAIN]
+        run([*BMNAS, "train", *args, "-o", "t1"], work)
+    args = [str(genotype), "--data", "planted.npz", *TRAIN, "-o", f"t{ranks}"]
+    run(torchrun(ranks, "train", *args), work)
+    assert_same_numbers(log(work / "t1"), log(work / f"t{ranks}"))
+    metrics = [
+        json.loads((work / d / "metrics.json").read_text()) for d in ("t1", f"t{ranks}")
+    ]
+    assert_same_numbers(metrics[0], metrics[1])
+    one, many = (
+        load_file(work / d / "weights.safetensors") for d in ("t1", f"t{ranks}")
+    )
+    assert one.keys() == many.keys()
+    for name in one:
+        assert abs(one[name] - many[name]).max() < 1e-4, name
+
+
+def _workers(launcher: subprocess.Popen) -> dict[int, int]:
+    """The rank -> pid of torchrun's worker processes (its children)."""
+    found: dict[int, int] = {}
+    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
+    for pid in children.read_text().split():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"RANK="):
+                found[int(entry[5:])] = int(pid)
+    return found
+
+
+def kill_rank_after(
+    command: list[str], cwd: Path, log_path: Path, epochs: int, rank: int
+):
+    """Start `command`, SIGKILL rank `rank` once the log holds `epochs` epochs; return
+    the launcher's result and how long it took to end after the kill."""
+    launcher = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        lines = log_path.read_text().count("\n") if log_path.exists() else 0
+        if lines >= epochs or launcher.poll() is not None:
+            break
+        time.sleep(0.01)
+    workers = _workers(launcher)
+    assert rank in workers, f"no rank {rank} among {workers}"
+    os.kill(workers[rank], signal.SIGKILL)
+    killed = time.monotonic()
+    stdout, stderr = launcher.communicate(timeout=ENDS_WITHIN_S)
+    return launcher.returncode, stdout, stderr, time.monotonic() - killed
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_paper_search(work: Path) -> Path:
+    run([*BMNAS, "search", "--data", "planted.npz", *PAPER, "-o", "whole.bmg"], work)
+    return work / "whole.run"
+
+
+def test_a_killed_rank_ends_the_job_and_resume_finishes_it(
+    work: Path, uninterrupted_paper_search: Path
+):
+    command = torchrun(2, "search", "--data", "planted.npz", *PAPER, "-o", "cut.bmg")
+    code, _, stderr, took = kill_rank_after(
+        command, work, work / "cut.run" / "log.jsonl", epochs=1, rank=1
+    )
+    assert code != 0 and took < ENDS_WITHIN_S
+    # Rank 0 says what happened in one line, and keeps its checkpoint.
+    assert "rank 0 of 2: the job lost contact with its other processes" in stderr
+    assert "internal error" not in stderr  # (torchrun's own traceback follows)
+    state = load_checkpoint(work / "cut.run" / "checkpoint.pt", RuntimeError)
+    assert state["epoch"] >= 1
+    assert not (work / "cut.bmg").exists()
+    resume = ["search", "--resume", "--run-dir", "cut.run", "-o", "cut.bmg"]
+    run(torchrun(2, *resume), work)
+    whole, cut = ((work / f"{n}.bmg").read_text() for n in ("whole", "cut"))
+    assert without_seconds(whole) == without_seconds(cut)
+    assert_same_numbers(log(uninterrupted_paper_search), log(work / "cut.run"))
+
+
+def test_torchrun_restart_resumes_the_run(work: Path, uninterrupted_paper_search: Path):
+    """Rank 0, the writer, is killed; torchrun restarts the job, which continues the
+    run from its checkpoint instead of refusing the directory the first attempt used."""
+    command = torchrun(
+        2, "search", "--data", "planted.npz", *PAPER, "-o", "again.bmg", restarts=1
+    )
+    code, stdout, stderr, _ = kill_rank_after(
+        command, work, work / "again.run" / "log.jsonl", epochs=1, rank=0
+    )
+    assert code == 0, stderr[-3000:]
+    assert stdout.count("wrote again.bmg") == 1
+    whole, again = ((work / f"{n}.bmg").read_text() for n in ("whole", "again"))
+    assert without_seconds(whole) == without_seconds(again)
+    assert_same_numbers(log(uninterrupted_paper_search), log(work / "again.run"))
