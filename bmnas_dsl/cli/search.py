@@ -31,7 +31,9 @@ def add_parser(subparsers: Subparsers) -> None:
         "BM-NAS search on a data set; writes the genotype",
         "A differentiable bilevel search over the cells' inputs, the steps' ops and "
         "inputs (docs/search.md). Writes the searched genotype (.bmg) and a run "
-        "directory (log, checkpoint, best epoch) that --resume continues.",
+        "directory (log, checkpoint, best epoch) that --resume continues. Runs on "
+        "several processes under torchrun (--batch-size is then the global batch; "
+        "docs/distributed.md).",
     )
     search.add_argument(
         "--data",

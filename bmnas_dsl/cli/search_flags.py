@@ -44,7 +44,11 @@ def add_knobs(search: argparse.ArgumentParser) -> None:
         search, "--L", type=int, default=space.L, help="tokens of every node (length)"
     )
     add_knob(
-        search, "--batch-size", type=int, default=t.batch_size, help="rows per step"
+        search,
+        "--batch-size",
+        type=int,
+        default=t.batch_size,
+        help="rows per step (the global batch, split among torchrun ranks)",
     )
     add_knob(
         search,

@@ -33,7 +33,9 @@ def add_parser(subparsers: Subparsers) -> None:
         "The evaluation stage (docs/train.md): the genotype's network, compiled as by "
         "`bmnas compile`, trained on train+val and scored once on test (or, with "
         "--holdout val, trained on train and scored on val each epoch). Writes "
-        "RUN_DIR (log, checkpoint, metrics.json, weights.safetensors).",
+        "RUN_DIR (log, checkpoint, metrics.json, weights.safetensors). Runs on "
+        "several processes under torchrun (--batch-size is then the global batch; "
+        "docs/distributed.md).",
     )
     train.add_argument(
         "file",
@@ -74,7 +76,7 @@ def add_knobs(train: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         default=defaults.batch_size,
-        help="rows per step",
+        help="rows per step (the global batch, split among torchrun ranks)",
     )
     add_knob(
         train,

@@ -137,7 +137,8 @@ def distribute_layers(model: nn.Module, dropout_draw: str) -> nn.Module:
             ):
                 module._modules[name] = _global_norm(child)
             elif isinstance(child, nn.Dropout) and not isinstance(child, GlobalDropout):
-                module._modules[name] = GlobalDropout(child.p, dropout_draw)
+                dropout = GlobalDropout(child.p, dropout_draw)
+                module._modules[name] = dropout.train(child.training)
     return model
 
 
