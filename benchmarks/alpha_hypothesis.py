@@ -18,7 +18,8 @@ import torch
 
 from bmnas_dsl.data.resolve import resolve_data
 from bmnas_dsl.runs.layout import CHECKPOINT
-from bmnas_dsl.search.runner import Search, read_settings
+from bmnas_dsl.search.record import read_settings
+from bmnas_dsl.search.runner import Search
 
 
 def spearman(a: list[float], b: list[float]) -> float:

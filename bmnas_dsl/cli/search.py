@@ -66,7 +66,8 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     # Heavy (torch): imported only when this command runs.
     from bmnas_dsl.data.resolve import resolve_data
-    from bmnas_dsl.search.runner import read_settings, run_search, space_for
+    from bmnas_dsl.search.record import read_settings
+    from bmnas_dsl.search.runner import run_search, space_for
 
     world = from_environment()  # torchrun's, or a world of one
     restart_dir = args.run_dir or (

@@ -3,10 +3,8 @@ directory (settings, JSONL log, atomic checkpoints, best genotype) and resume.""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import numpy as np
 import torch
 
 from bmnas_dsl.data.bank import FeatureBank
-from bmnas_dsl.data.fingerprint import content_hash, short
+from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.batches import columns, part_rows, prefetched
@@ -22,22 +20,19 @@ from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
 from bmnas_dsl.nn.threads import torch_threads
-from bmnas_dsl.parallel.collectives import (
-    assemble_rows,
-    share_of_mean,
-    sum_gradients,
-    total,
-)
-from bmnas_dsl.parallel.layers import distribute_layers, global_batch
+from bmnas_dsl.parallel.collectives import assemble_rows
+from bmnas_dsl.parallel.layers import distribute_layers
 from bmnas_dsl.parallel.world import SINGLE, World, barrier
 from bmnas_dsl.runs import loop
-from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD, SETTINGS
+from bmnas_dsl.runs.layout import BEST_GENOTYPE, BEST_RECORD
 from bmnas_dsl.runs.log import Best, improves, write_best
 from bmnas_dsl.runs.progress import Note, Tick, no_note, no_tick
 from bmnas_dsl.search import convergence
+from bmnas_dsl.search.distributed_step import distributed_step
 from bmnas_dsl.search.emit import derive_bmg, select_bmg
 from bmnas_dsl.search.hypernet import Hypernet
 from bmnas_dsl.search.pooling import pooled_feature
+from bmnas_dsl.search.record import check_same_data, settings_json
 from bmnas_dsl.search.select import Pairs, sample_pairs
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.search.space import SearchSpace
@@ -166,7 +161,7 @@ class Search:
         `batch` of inputs and labels when already gathered); the other set is frozen
         (no gradient is even computed for it). NumericError on a NaN or Inf."""
         if self.world.distributed:
-            return self._distributed_step(index, architecture, number, batch)
+            return distributed_step(self, index, architecture, number, batch)
         frozen = self.weights if architecture else self.architecture
         optimiser = self.arch_optimiser if architecture else self.weight_optimiser
         active = self.named_architecture if architecture else self.named_weights
@@ -191,55 +186,6 @@ class Search:
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-        return value
-
-    def _distributed_step(
-        self,
-        index: torch.Tensor,
-        architecture: bool,
-        number: int,
-        batch: tuple[list[torch.Tensor], torch.Tensor] | None,
-    ) -> float:
-        """`_step` on this rank's slice of the global batch `index`. DDP forbids
-        toggling requires_grad, so the other set is frozen another way: an
-        architecture step takes only alpha/beta/gamma's gradients (autograd.grad, which
-        skips the weights' as the toggle did) outside DDP's synchronisation and sums
-        them in one all-reduce; a weight step is DDP's backward, whose few
-        architecture gradients are dropped."""
-        optimiser = self.arch_optimiser if architecture else self.weight_optimiser
-        active = self.named_architecture if architecture else self.named_weights
-        kind = "architecture" if architecture else "weight"
-        where = f"epoch {self.epoch + 1}, {kind} step {number}"
-        rows = len(index)
-        start, stop = self.world.bounds(rows)
-        self.model.train()
-        self.weight_optimiser.zero_grad(set_to_none=True)
-        self.arch_optimiser.zero_grad(set_to_none=True)
-        inputs, labels = batch if batch is not None else self.batch(index[start:stop])
-        pairs = self.pairs()
-        chosen = None if pairs is None else list(pairs)
-        with global_batch(rows, start, stop):
-            if architecture:
-                with self.network.no_sync():
-                    logits = self.network(inputs, chosen)
-            else:
-                logits = self.network(inputs, chosen)
-        share = share_of_mean(self.loss, logits, labels, rows)
-        value = float(total(share.detach(), self.world))  # the global batch's loss
-        check_loss(value, where)
-        if architecture:
-            grads = torch.autograd.grad(share, self.architecture, allow_unused=True)
-            for p, grad in zip(self.architecture, grads, strict=True):
-                p.grad = grad
-            sum_gradients(self.architecture, self.world)
-        else:
-            # DDP averages over the ranks: the shares summed are the global mean.
-            (share * self.world.size).backward()
-            self.arch_optimiser.zero_grad(set_to_none=True)
-        check_gradients(active, where)
-        optimiser.step()
-        if architecture:
-            check_tensors(active, where, "the architecture weight")
         return value
 
     def epoch_plan(self) -> list[tuple[torch.Tensor, bool, int]]:
@@ -436,27 +382,6 @@ class Search:
         self.seconds = state["seconds"]
 
 
-def settings_json(
-    space: SearchSpace,
-    training: Training,
-    data: str,
-    output: str,
-    data_sha256: str,
-    world_size: int = 1,
-) -> dict[str, Any]:
-    return {
-        "data": data,
-        "data_sha256": data_sha256,
-        "output": output,
-        "space": space.to_json(),
-        "training": asdict(training),
-        # The processes that started the run; training.batch_size is the global batch,
-        # which is what the results depend on (a resume may use another world size).
-        "world_size": world_size,
-        "global_batch_size": training.batch_size,
-    }
-
-
 def run_search(
     bank: FeatureBank,
     space: SearchSpace,
@@ -484,7 +409,7 @@ def run_search(
     with torch_threads(training.threads):
         search = Search(bank, space, training, data, derive, world)
         if resume:
-            _check_same_data(run_dir, search.data_sha256)
+            check_same_data(run_dir, search.data_sha256)
             loop.resume(search, run_dir, SearchError, writes=world.writer)
         else:
             # Every rank has checked the directory before rank 0 writes into it.
@@ -499,39 +424,3 @@ def run_search(
         )
         assert search.best is not None
         return search.best["genotype"]
-
-
-def _check_same_data(run_dir: Path, data_sha256: str) -> None:
-    """A resumed search must see the data it started with (runs written before the
-    hash was recorded are trusted)."""
-    try:
-        recorded = json.loads((run_dir / SETTINGS).read_text()).get("data_sha256")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
-    if recorded is not None and recorded != data_sha256:
-        raise SearchError(
-            f"{run_dir}: the run started on data with content sha256 "
-            f"{short(recorded)}, this data has {short(data_sha256)}; resume it on the "
-            "same data (or start a new run directory)"
-        )
-
-
-def read_settings(run_dir: Path) -> tuple[SearchSpace, Training, str, str]:
-    """The settings a run was started with: space, training, data and output path."""
-    try:
-        data = json.loads((run_dir / SETTINGS).read_text())
-        return (
-            SearchSpace.from_json(data["space"]),
-            # Runs recorded before --selection existed derived inputs from alpha.
-            Training(**{"selection": "paper", **data["training"]}),
-            data["data"],
-            data["output"],
-        )
-    except FileNotFoundError:
-        raise SearchError(
-            f"{run_dir}: no {SETTINGS}; not a search run directory"
-        ) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SearchError(
-            f"{run_dir / SETTINGS}: unreadable settings ({exc})"
-        ) from None

@@ -420,7 +420,7 @@ def test_search_flags_reach_settings_and_the_genotype_meta(tmp_path):
 
 def test_old_run_settings_resume_with_the_paper_selection(tmp_path):
     from bmnas_dsl.runs.layout import SETTINGS
-    from bmnas_dsl.search.runner import read_settings, settings_json
+    from bmnas_dsl.search.record import read_settings, settings_json
 
     bank = tiny_bank()
     space = space_for(bank, **SPACE)
