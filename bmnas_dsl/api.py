@@ -135,17 +135,20 @@ def run_search(
     """Run `bmnas search` and return the kept genotype's `.bmg` text (also written to
     `output` when given). `knobs` are the search space's (`cells`, `steps`, `C`, `L`,
     `ops`, ...: `bmnas_dsl.search.space.SearchSpace`) and the optimisation's (`epochs`,
-    `seed`, `arch_lr`, ...: `bmnas_dsl.search.settings.Training`); docs/search.md."""
+    `seed`, `arch_lr`, ...: `bmnas_dsl.search.settings.Training`); docs/search.md.
+    Under torchrun every rank calls it alike and rank 0 writes (docs/distributed.md)."""
     from dataclasses import fields
 
     from bmnas_dsl.fileio import write_atomic
+    from bmnas_dsl.parallel.world import from_environment, joined
     from bmnas_dsl.search import runner
+    from bmnas_dsl.search.record import read_settings
     from bmnas_dsl.search.settings import Training
 
     run_dir = Path(run_dir)
     bank, name = _bank(data)
     if resume:
-        space, training, name, _ = runner.read_settings(run_dir)
+        space, training, name, _ = read_settings(run_dir)
     else:
         training_keys = {f.name for f in fields(Training)}
         training = Training(**{k: v for k, v in knobs.items() if k in training_keys})
@@ -153,10 +156,19 @@ def run_search(
         if "ops" in space_knobs:
             space_knobs["ops"] = tuple(space_knobs["ops"])
         space = runner.space_for(bank, **space_knobs)
-    text = runner.run_search(
-        bank, space, training, name, run_dir, str(output or ""), resume=resume
-    )
-    if output is not None:
+    world = from_environment()
+    with joined(world):
+        text = runner.run_search(
+            bank,
+            space,
+            training,
+            name,
+            run_dir,
+            str(output or ""),
+            resume=resume,
+            world=world,
+        )
+    if output is not None and world.writer:
         write_atomic(output, text)
     return text
 
@@ -174,21 +186,26 @@ def run_training(
     """Run `bmnas train`: fit the genotype's network (on train + val, or on train with
     `holdout="val"`), score the held-out split once, write the run directory; return
     metrics.json's content. `settings` are `bmnas_dsl.train.settings.TrainSettings`'s
-    (`epochs`, `lr`, `seed`, `holdout`, ...); docs/train.md."""
+    (`epochs`, `lr`, `seed`, `holdout`, ...); docs/train.md. Under torchrun every
+    rank calls it alike and rank 0 writes (docs/distributed.md)."""
+    from bmnas_dsl.parallel.world import from_environment, joined
     from bmnas_dsl.train.runner import train_genotype
     from bmnas_dsl.train.settings import TrainSettings
 
     bank, data_name = _bank(data)
-    return train_genotype(
-        text,
-        bank,
-        TrainSettings(**settings),
-        run_dir,
-        name=name,
-        data=data_name,
-        resume=resume,
-        show_progress=show_progress,
-    )
+    world = from_environment()
+    with joined(world):
+        return train_genotype(
+            text,
+            bank,
+            TrainSettings(**settings),
+            run_dir,
+            name=name,
+            data=data_name,
+            resume=resume,
+            show_progress=show_progress,
+            world=world,
+        )
 
 
 def _bank(data: str | FeatureBank) -> tuple[FeatureBank, str]:

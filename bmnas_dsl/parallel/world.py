@@ -141,6 +141,9 @@ def joined(world: World, device: str = "cpu") -> Iterator[World]:
 
     timeout = timedelta(seconds=timeout_seconds())
     backend = backend_for(device)
+    if dist.is_initialized():  # the caller's own process group (a script's, the API's)
+        yield from _within(world, backend, timeout)
+        return
     store = _store(world, timeout, os.environ)
     try:
         if store is None:
@@ -167,6 +170,18 @@ def joined(world: World, device: str = "cpu") -> Iterator[World]:
         groups.statistics = None
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _within(world: World, backend: str, timeout: timedelta) -> Iterator[World]:
+    """The block inside a process group someone else initialised (and tears down)."""
+    import torch.distributed as dist
+
+    groups.statistics = dist.new_group(backend=backend, timeout=timeout)
+    try:
+        yield world
+    finally:
+        dist.destroy_process_group(groups.statistics)
+        groups.statistics = None
 
 
 def _is_collective_failure(exc: BaseException) -> bool:

@@ -122,19 +122,23 @@ def test_search_on_two_ranks_equals_one_process(work: Path, one_process_search: 
     }
 
 
+@pytest.fixture(scope="module")
+def one_process_training(work: Path, one_process_search: Path) -> Path:
+    """The searched genotype (dropout 0.1, batch norm in every op) trained alone."""
+    args = [str(work / "one.bmg"), "--data", "planted.npz", *TRAIN]
+    run([*BMNAS, "train", *args, "-o", "t1"], work)
+    return work / "t1"
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_training_on_ranks_equals_one_process(
-    work: Path, one_process_search: Path, ranks: int
+    work: Path, one_process_training: Path, ranks: int
 ):
-    """The searched genotype (dropout 0.1, batch norm in every op). Three ranks split
-    each 64-row batch 21/21/22 and the last, 32-row one 10/11/11: uneven slices, the
-    same gradients."""
+    """Three ranks split each 64-row batch 21/21/22 and the last, 32-row one
+    10/11/11: uneven slices, the same gradients."""
     from safetensors.numpy import load_file
 
     genotype = work / "one.bmg"
-    if not (work / "t1").exists():
-        args = [str(genotype), "--data", "planted.npz", *TRAIN]
-        run([*BMNAS, "train", *args, "-o", "t1"], work)
     args = [str(genotype), "--data", "planted.npz", *TRAIN, "-o", f"t{ranks}"]
     run(torchrun(ranks, "train", *args), work)
     assert_same_numbers(log(work / "t1"), log(work / f"t{ranks}"))
@@ -153,6 +157,31 @@ def test_training_on_ranks_equals_one_process(
     steps = 2 * 5  # epochs x batches of the 288 training rows
     assert np.quantile(differences, 0.99) < 1e-5
     assert differences.max() < 1e-3 * steps
+
+
+API_SCRIPT = """
+import sys
+import torch.distributed as dist
+import bmnas_dsl as bm
+
+dist.init_process_group("gloo")  # the script's own process group: bmnas joins it
+text = open("one.bmg").read()
+bm.run_training(text, "planted.npz", "api", epochs=2, holdout="val")
+assert dist.is_initialized()  # and leaves it to the script
+dist.destroy_process_group()
+"""
+
+
+def test_the_python_api_under_torchrun(work: Path, one_process_training: Path):
+    (work / "api_script.py").write_text(API_SCRIPT)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    run([*launcher, "--nproc-per-node=2", "api_script.py"], work)
+    expected = json.loads((one_process_training / "metrics.json").read_text())
+    got = json.loads((work / "api" / "metrics.json").read_text())
+    assert_same_numbers(
+        {k: v for k, v in expected.items() if k not in ("genotype", "data")},
+        {k: v for k, v in got.items() if k not in ("genotype", "data")},
+    )
 
 
 def _workers(launcher: subprocess.Popen) -> dict[int, int]:
