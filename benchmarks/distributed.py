@@ -12,7 +12,8 @@ start and data loading are not counted. The search is `--selection paper` (only 
 epoch loop: the input selection after the last epoch runs whole on every rank); the
 training trains the genotype the one-rank search found. Figures are ratios against one
 rank in the same command: speed-up = throughput(N) / throughput(1), efficiency =
-speed-up / N (1.0 would be perfect scaling). The latency of one small all-reduce is
+speed-up / N (1.0 would be perfect scaling). It also times, in this process, the
+ways of freezing one parameter set (`freezing_costs`). The latency of one small all-reduce is
 measured by this script itself under torchrun (`--latency`), since a distributed step
 waits on one per batch-norm layer in forward and backward (docs/distributed.md).
 
@@ -91,6 +92,63 @@ def measured_latency(ranks: int) -> float:
     return json.loads(line)["all_reduce_65_floats_s"]
 
 
+def freezing_costs(data: str, repeats: int = 30) -> dict[str, float]:
+    """How the distributed step freezes one set of parameters, against the toggle of
+    requires_grad it replaces (which DDP forbids), in this process on one thread:
+    seconds of forward + backward of one architecture step (toggle / autograd.grad over
+    alpha, beta, gamma only / a full backward, the naive "zero the other set" way) and
+    of one weight step (toggle / a full backward, as DDP's is). Interleaved; medians."""
+    import torch
+
+    from bmnas_dsl.data.resolve import resolve_data
+    from bmnas_dsl.search.runner import Search, space_for
+    from bmnas_dsl.search.settings import Training
+
+    torch.set_num_threads(1)
+    bank = resolve_data(data)
+    search = Search(bank, space_for(bank), Training(selection="paper"), data)
+    rows = search.train_index[:64]
+    inputs, labels = search.batch(rows)
+    search.model.train()
+
+    def architecture_toggle() -> None:
+        for p in search.weights:
+            p.requires_grad_(False)
+        search.loss(search.model(inputs), labels).backward()
+        for p in search.weights:
+            p.requires_grad_(True)
+
+    def architecture_grad() -> None:
+        loss = search.loss(search.model(inputs), labels)
+        torch.autograd.grad(loss, search.architecture, allow_unused=True)
+
+    def full_backward() -> None:
+        search.loss(search.model(inputs), labels).backward()
+
+    def weight_toggle() -> None:
+        for p in search.architecture:
+            p.requires_grad_(False)
+        search.loss(search.model(inputs), labels).backward()
+        for p in search.architecture:
+            p.requires_grad_(True)
+
+    ways = {
+        "arch_toggle_s": architecture_toggle,
+        "arch_autograd_grad_s": architecture_grad,
+        "arch_full_backward_s": full_backward,
+        "weight_toggle_s": weight_toggle,
+        "weight_full_backward_s": full_backward,
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            search.model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            way()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def samples_per_epoch(data: str) -> tuple[int, int]:
     """Rows one search epoch steps over (train + val) and one training epoch fits on
     (train, with --holdout val)."""
@@ -135,6 +193,7 @@ def main() -> None:
                 seconds = timed_run(ranks, train, work, work / f"t{ranks}_{repeat}")
                 times["train"].setdefault(ranks, []).append(seconds)
     latencies = {ranks: measured_latency(ranks) for ranks in args.ranks if ranks > 1}
+    freezing = freezing_costs(args.data)
     rows = []
     for kind, rows_per_epoch in (("search", search_rows), ("train", train_rows)):
         base = statistics.median(times[kind][1])
@@ -159,6 +218,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "rows": rows,
         "all_reduce_65_floats_s": {str(k): v for k, v in latencies.items()},
+        "freezing_s": freezing,
         "raw_epoch_s": {k: {str(r): v for r, v in t.items()} for k, t in times.items()},
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +236,16 @@ def main() -> None:
         )
     for ranks, seconds in latencies.items():
         print(f"one all-reduce of 65 floats, {ranks} ranks: {seconds * 1e6:.0f} us")
+    print("\nfreezing one set, one process, forward + backward of one step:")
+    print("| step | way | ms | ratio to the toggle |")
+    print("|---|---|---:|---:|")
+    for name, seconds in freezing.items():
+        kind, way = name.split("_", 1)
+        base = freezing[f"{kind}_toggle_s"]
+        print(
+            f"| {kind} | {way[:-2].replace('_', ' ')} | {seconds * 1e3:.2f} | "
+            f"{seconds / base:.2f} |"
+        )
 
 
 if __name__ == "__main__":
