@@ -87,7 +87,8 @@ class GlobalDropout(nn.Dropout):
         return x * mask[start:stop].to(x.device).div_(1.0 - self.p)
 
     def _local(self, x: torch.Tensor) -> torch.Tensor:
-        """SearchDropout's own forward, for a uniform-draw layer outside a global batch."""
+        """The uniform draw on this tensor alone (the search's SearchDropout, outside a
+        global batch)."""
         if not self.training or self.p == 0.0:
             return x
         if self.p >= 1.0:

@@ -17,6 +17,7 @@ from torch import nn
 from bmnas_dsl.ir.ops import OPS
 from bmnas_dsl.nn import layers
 from bmnas_dsl.nn.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
+from bmnas_dsl.parallel.layers import GlobalDropout
 from bmnas_dsl.search.space import SearchSpace
 
 
@@ -27,17 +28,14 @@ def make_op(name: str, C: int, L: int, dropout: float) -> nn.Module:
     return getattr(layers, spec.layer)(*(values[arg] for arg in spec.args))
 
 
-class SearchDropout(nn.Dropout):
+class SearchDropout(GlobalDropout):
     """nn.Dropout with masks drawn by `rand_like`: the same distribution (keep with
     probability 1 - p, scale by 1 / (1 - p)), but on these CPUs about twice as fast as
-    `bernoulli_`, which took a fifth of a search step (benchmarks/search_step.py)."""
+    `bernoulli_`, which took a fifth of a search step (benchmarks/search_step.py). A
+    GlobalDropout, so that a distributed search draws the global batch's mask."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if self.p >= 1.0:
-            return torch.zeros_like(x)
-        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+    def __init__(self, p: float) -> None:
+        super().__init__(p, "uniform")
 
 
 def same_input(op: nn.Module, a: torch.Tensor) -> torch.Tensor:

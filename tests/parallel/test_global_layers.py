@@ -34,8 +34,18 @@ def test_each_slice_of_the_global_mask_is_the_one_process_mask(draw, local):
         assert torch.equal(part, whole[start:stop])
 
 
+def uniform_dropout(p: float) -> nn.Module:
+    """The search's draw written out: keep where a uniform draw is >= p, scale."""
+
+    class Uniform(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * (torch.rand_like(x) >= p).float() / (1 - p)
+
+    return Uniform()
+
+
 @pytest.mark.parametrize(
-    ("draw", "local"), [("bernoulli", nn.Dropout), ("uniform", SearchDropout)]
+    ("draw", "local"), [("bernoulli", nn.Dropout), ("uniform", uniform_dropout)]
 )
 def test_outside_a_global_batch_it_is_the_layer_it_replaced(draw, local):
     x = torch.randn(6, 4, 3)
