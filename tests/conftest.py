@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import subprocess
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,6 +69,79 @@ def run_bmnas(*args: str, cwd: Path | None = None, env: dict | None = None):
         env=env,
         timeout=120,
     )
+
+
+# Python's own warning filters, as a fresh `python -m bmnas_dsl` has them (no -W): what
+# such a process would print to stderr, `run_bmnas_here` appends to the stderr it returns.
+PYTHON_DEFAULT_IGNORED = (
+    PendingDeprecationWarning,
+    ImportWarning,
+    ResourceWarning,
+    DeprecationWarning,  # shown by Python only when raised in __main__
+)
+
+
+def run_bmnas_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The CLI in this process (`bmnas_dsl.cli.main.main`, as `python -m bmnas_dsl`
+    runs it): the same code paths, exit code and streams as `run_bmnas` without a new
+    interpreter's start (torch's import costs seconds). Both streams are captured at the
+    file descriptors too, so what native code (ONNX Runtime, torch) prints is there,
+    and so are the warnings Python would print. For the tests about a fresh process
+    (imports, signals, crashes) use `run_bmnas`."""
+    from bmnas_dsl.cli.main import main
+
+    with (
+        contextlib.chdir(cwd or Path.cwd()),
+        _captured_fds() as native,
+        contextlib.redirect_stdout(io.StringIO()) as out,
+        contextlib.redirect_stderr(io.StringIO()) as err,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        for category in PYTHON_DEFAULT_IGNORED:
+            warnings.simplefilter("ignore", category)
+        try:
+            status = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors and --help
+            if exc.code is None or isinstance(exc.code, int):
+                status = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                status = 1
+    shown = "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+        for w in caught
+    )
+    native_out, native_err = native()
+    return subprocess.CompletedProcess(
+        ["bmnas", *args],
+        status,
+        out.getvalue() + native_out,
+        err.getvalue() + shown + native_err,
+    )
+
+
+@contextlib.contextmanager
+def _captured_fds():
+    """File descriptors 1 and 2 into temporary files for the block; yields a function
+    that returns what was written to each (once the block has ended)."""
+    texts: dict[int, str] = {}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        files = {1: out, 2: err}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = {fd: os.dup(fd) for fd in files}
+        for fd, file in files.items():
+            os.dup2(file.fileno(), fd)
+        try:
+            yield lambda: (texts[1], texts[2])
+        finally:
+            for fd, file in files.items():
+                os.dup2(saved[fd], fd)
+                os.close(saved[fd])
+                file.seek(0)
+                texts[fd] = file.read().decode("utf-8", "replace")
 
 
 @pytest.fixture

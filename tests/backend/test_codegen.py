@@ -79,21 +79,80 @@ print(json.dumps({
 """
 
 
+# One interpreter, started as the probe's would be (no PYTHONPATH: a module must stand
+# alone), imports what CONTRACT_PROBE's first line imports, then forks a child per
+# module: each child runs CONTRACT_PROBE from the state a fresh `python -c
+# CONTRACT_PROBE` has after that line (nothing of bmnas_dsl imported), in the module's
+# folder, its streams in files there. Every module is probed alone in its own process,
+# without paying an interpreter's start and torch's import (seconds) for each.
+FORKING_PROBER = r"""
+import importlib, json, os, sys, torch
+probe = compile(sys.argv[1], "<probe>", "exec")
+for line in sys.stdin:
+    folder, name = json.loads(line)
+    streams = [os.path.join(folder, f"{name}.probe.{s}") for s in ("out", "err")]
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.chdir(folder)
+            for fd, path in zip((1, 2), streams):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+            sys.argv = ["-c", name]
+            exec(probe, {"__name__": "__main__"})
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    out, err = (open(path, encoding="utf-8").read() for path in streams)
+    code = os.waitstatus_to_exitcode(wait_status)
+    print(json.dumps([code, out, err]), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """`probe(folder, name)`: CONTRACT_PROBE's run on folder/name.py, as
+    `subprocess.run([python, "-c", CONTRACT_PROBE, name], cwd=folder)` gives it."""
+    prober = subprocess.Popen(
+        [sys.executable, "-c", FORKING_PROBER, CONTRACT_PROBE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path_factory.mktemp("prober"),  # an empty folder, as a probe's is
+        env={"PATH": "/usr/bin:/bin"},  # no PYTHONPATH: the module must stand alone
+    )
+
+    def _probe(folder: Path, name: str) -> subprocess.CompletedProcess:
+        assert prober.stdin is not None and prober.stdout is not None
+        prober.stdin.write(json.dumps([str(folder), name]) + "\n")
+        prober.stdin.flush()
+        line = prober.stdout.readline()
+        assert line, f"the prober stopped (exit {prober.wait()})"
+        code, out, err = json.loads(line)
+        return subprocess.CompletedProcess(name, code, out, err)
+
+    yield _probe
+    assert prober.stdin is not None
+    prober.stdin.close()
+    assert prober.wait(timeout=60) == 0
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_compiled_example_meets_the_module_contract(example, tmp_path):
+def test_compiled_example_meets_the_module_contract(example, tmp_path, probe):
     out = tmp_path / f"{example.stem}.py"
     result = run_bmnas("compile", str(example), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    probe = subprocess.run(
-        [sys.executable, "-c", CONTRACT_PROBE, example.stem],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin"},  # no PYTHONPATH: the module must stand alone
-    )
-    assert probe.returncode == 0, probe.stderr
-    report = json.loads(probe.stdout)
+    probed = probe(tmp_path, example.stem)
+    assert probed.returncode == 0, probed.stderr
+    report = json.loads(probed.stdout)
     info = describe(analyse_file(example).pruned)
     assert report["shape"] == [3, info["classes"]]
     assert report["params"] == info["params"]["total"]
@@ -217,9 +276,9 @@ def test_torch_attribute_list_covers_the_installed_torch():
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(genotypes(), min_size=5, max_size=5))
-def test_random_genotypes_meet_the_module_contract(tmp_path_factory, texts):
+def test_random_genotypes_meet_the_module_contract(tmp_path_factory, probe, texts):
     """Five random genotypes per example, each compiled into a temporary directory and
-    imported there in a fresh interpreter (one per genotype), like the examples."""
+    imported there in a process of its own (one per genotype), like the examples."""
     folder = tmp_path_factory.mktemp("random")
     for index, text in enumerate(texts):
         result = analyse_text(text)
@@ -232,16 +291,9 @@ def test_random_genotypes_meet_the_module_contract(tmp_path_factory, texts):
             capture_output=True,
         )
         assert formatted.returncode == 0
-        probe = subprocess.run(
-            [sys.executable, "-c", CONTRACT_PROBE, f"random{index}"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        assert probe.returncode == 0, probe.stderr
-        report = json.loads(probe.stdout)
+        probed = probe(folder, f"random{index}")
+        assert probed.returncode == 0, probed.stderr
+        report = json.loads(probed.stdout)
         info = describe(result.pruned)
         assert report["shape"] == [3, info["classes"]]
         assert report["params"] == info["params"]["total"]

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import EXAMPLES, MINIMAL, REPO, PickleExploit, run_bmnas
+from conftest import EXAMPLES, MINIMAL, REPO, PickleExploit, run_bmnas_here
 from genotypes import genotypes
 from hypothesis import HealthCheck, given, settings
 from safetensors.torch import save_file
@@ -155,7 +155,7 @@ def test_export_example_with_weights_matches_torch_in_ort(example, tmp_path):
     weights = tmp_path / f"w.{fmt}"
     module, state = weights_for(example, weights, fmt)
     out = tmp_path / "model.onnx"
-    result = run_bmnas(
+    result = run_bmnas_here(
         "export", str(example), "-o", str(out), "--weights", str(weights)
     )
     assert result.returncode == 0, result.stderr
@@ -197,7 +197,7 @@ def test_weights_of_another_genotype_are_refused_and_nothing_is_written(tmp_path
     weights_for(REPO / "examples" / "sum.bmg", weights, "safetensors")
     out = tmp_path / "model.onnx"
     out.write_bytes(b"previous export")
-    result = run_bmnas(
+    result = run_bmnas_here(
         "export",
         str(REPO / "examples" / "aoa.bmg"),
         "-o",
@@ -221,7 +221,7 @@ def test_weights_with_wrong_shapes_name_the_keys(tmp_path):
     _, state = weights_for(REPO / "examples" / "sum.bmg", weights, "pt")
     state["head.classifier.bias"] = torch.zeros(7)
     torch.save(state, weights)
-    result = run_bmnas(
+    result = run_bmnas_here(
         "export",
         str(REPO / "examples" / "sum.bmg"),
         "-o",
@@ -238,7 +238,7 @@ def test_a_malicious_pickle_is_never_executed(tmp_path):
     weights = tmp_path / "evil.pt"
     with open(weights, "wb") as handle:
         pickle.dump({"head.classifier.bias": PickleExploit(str(marker))}, handle)
-    result = run_bmnas(
+    result = run_bmnas_here(
         "export",
         str(REPO / "examples" / "sum.bmg"),
         "-o",
@@ -258,7 +258,7 @@ def test_infer_runs_the_exported_model(tmp_path):
     module, state = weights_for(example, weights, "safetensors")
     onnx_path = tmp_path / "m.onnx"
     assert (
-        run_bmnas(
+        run_bmnas_here(
             "export", str(example), "-o", str(onnx_path), "--weights", str(weights)
         ).returncode
         == 0
@@ -268,7 +268,7 @@ def test_infer_runs_the_exported_model(tmp_path):
         for name, shape in module.INPUTS
     }
     np.savez(tmp_path / "x.npz", **inputs)
-    result = run_bmnas(
+    result = run_bmnas_here(
         "infer",
         str(onnx_path),
         "--inputs",
@@ -288,17 +288,19 @@ def test_infer_runs_the_exported_model(tmp_path):
         np.testing.assert_allclose(out["logits"], expected, atol=1e-4, rtol=1e-4)
 
     np.savez(tmp_path / "bad.npz", **{"video.layer4": inputs["video.layer4"]})
-    bad = run_bmnas("infer", str(onnx_path), "--inputs", str(tmp_path / "bad.npz"))
+    bad = run_bmnas_here("infer", str(onnx_path), "--inputs", str(tmp_path / "bad.npz"))
     assert bad.returncode == 1
     assert "missing ['skeleton.fc7']" in bad.stderr
     np.savez(
         tmp_path / "shape.npz",
         **{**inputs, "skeleton.fc7": inputs["skeleton.fc7"][:, :5]},
     )
-    shape = run_bmnas("infer", str(onnx_path), "--inputs", str(tmp_path / "shape.npz"))
+    shape = run_bmnas_here(
+        "infer", str(onnx_path), "--inputs", str(tmp_path / "shape.npz")
+    )
     assert shape.returncode == 1
     assert "input 'skeleton.fc7' has shape [4, 5]; expected ['N', 512]" in shape.stderr
-    cuda = run_bmnas(
+    cuda = run_bmnas_here(
         "infer",
         str(onnx_path),
         "--inputs",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, run_bmnas
+from conftest import REPO, run_bmnas_here
 
 SEARCH = ["--epochs", "2", "--candidates", "8", "--rerank", "0", "--threads", "1"]
 
@@ -15,7 +15,7 @@ SEARCH = ["--epochs", "2", "--candidates", "8", "--rerank", "0", "--threads", "1
 def search_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("search")
     out = folder / "a.bmg"
-    first = run_bmnas("search", "--data", "planted", "-o", str(out), *SEARCH)
+    first = run_bmnas_here("search", "--data", "planted", "-o", str(out), *SEARCH)
     assert first.returncode == 0, first.stderr
     return folder / "a.run"
 
@@ -25,7 +25,7 @@ def train_run(tmp_path_factory, search_run):
     folder = tmp_path_factory.mktemp("train")
     genotype = search_run.parent / "a.bmg"  # what the search wrote
     run = folder / "run"
-    first = run_bmnas(
+    first = run_bmnas_here(
         "train", str(genotype), "--data", "planted", "-o", str(run), "--epochs", "2"
     )
     assert first.returncode == 0, first.stderr
@@ -44,7 +44,7 @@ def unchanged(run_dir, act):
 def test_search_resume_refuses_flags_that_differ_and_names_both_values(search_run):
     result = unchanged(
         search_run,
-        lambda: run_bmnas(
+        lambda: run_bmnas_here(
             "search",
             "--resume",
             "--run-dir",
@@ -70,7 +70,7 @@ def test_search_resume_refuses_flags_that_differ_and_names_both_values(search_ru
 def test_search_resume_refuses_other_data(search_run):
     result = unchanged(
         search_run,
-        lambda: run_bmnas(
+        lambda: run_bmnas_here(
             "search", "--resume", "--run-dir", str(search_run), "--data", "mfeat"
         ),
     )
@@ -82,7 +82,7 @@ def test_search_resume_accepts_the_runs_own_values_and_another_thread_count(
     search_run,
 ):
     settings = json.loads((search_run / "settings.json").read_text())
-    result = run_bmnas(
+    result = run_bmnas_here(
         "search", "--resume", "--run-dir", str(search_run), "--seed", "0",
         "--epochs", "2", "--C", str(settings["space"]["C"]), "--threads", "2",
         "--data", "planted",
@@ -95,7 +95,7 @@ def test_train_resume_refuses_flags_that_differ_and_names_both_values(train_run)
     _, run = train_run
     result = unchanged(
         run,
-        lambda: run_bmnas(
+        lambda: run_bmnas_here(
             "train", "-o", str(run), "--resume", "--epochs", "20", "--lr", "0.01"
         ),
     )
@@ -112,7 +112,7 @@ def test_train_resume_refuses_another_genotype(train_run, tmp_path):
     other = tmp_path / "other.bmg"
     other.write_text((REPO / "examples" / "sum.bmg").read_text())
     result = unchanged(
-        run, lambda: run_bmnas("train", str(other), "-o", str(run), "--resume")
+        run, lambda: run_bmnas_here("train", str(other), "-o", str(run), "--resume")
     )
     assert result.returncode == 1
     assert f"{other} is not the run's genotype" in result.stderr
@@ -120,7 +120,7 @@ def test_train_resume_refuses_another_genotype(train_run, tmp_path):
 
 def test_train_resume_with_the_runs_genotype_and_values_continues(train_run):
     genotype, run = train_run
-    result = run_bmnas(
+    result = run_bmnas_here(
         "train", str(genotype), "-o", str(run), "--resume", "--epochs", "2",
         "--holdout", "test", "--threads", "1",
     )  # fmt: skip

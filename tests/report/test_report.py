@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_bmnas
+from conftest import run_bmnas_here
 
 from bmnas_dsl.data.bank import save_bank
 from bmnas_dsl.data.planted import make_planted
@@ -46,7 +46,7 @@ def pipeline(tmp_path_factory) -> Path:
         ("export", a, "-o", str(root / "a.onnx"), "--weights", weights),
     ]
     for step in steps:
-        result = run_bmnas(*step)
+        result = run_bmnas_here(*step)
         assert result.returncode == 0, result.stderr
     return root
 
@@ -58,7 +58,7 @@ def report(
     train: Path | None = None,
     repeats: str = "5",
 ):
-    return run_bmnas(
+    return run_bmnas_here(
         "report",
         "--search-run",
         str(search or root / "search"),
@@ -166,7 +166,7 @@ def test_search_summary_refuses_a_malformed_log(tmp_path, line, words):
 
 def test_report_refuses_an_onnx_model_with_other_weights(pipeline):
     # The same genotype exported with fresh (untrained) weights: predictions differ.
-    exported = run_bmnas(
+    exported = run_bmnas_here(
         "export", str(pipeline / "a.bmg"), "-o", str(pipeline / "untrained.onnx")
     )
     assert exported.returncode == 0, exported.stderr
@@ -177,7 +177,7 @@ def test_report_refuses_an_onnx_model_with_other_weights(pipeline):
 
 
 def test_report_of_an_unfinished_run_is_a_clear_error(pipeline, tmp_path):
-    result = run_bmnas(
+    result = run_bmnas_here(
         "report",
         "--search-run",
         str(pipeline / "search"),
@@ -224,13 +224,13 @@ def test_report_errors_are_one_line(pipeline, tmp_path):
     )
     assert wider != text
     (tmp_path / "wider.bmg").write_text(wider)
-    exported = run_bmnas(
+    exported = run_bmnas_here(
         "export", str(tmp_path / "wider.bmg"), "-o", str(tmp_path / "wider.onnx")
     )
     assert exported.returncode == 0, exported.stderr
     # A genotype reading other features.
     (tmp_path / "other.bmg").write_text(other_inputs(text))
-    exported = run_bmnas(
+    exported = run_bmnas_here(
         "export", str(tmp_path / "other.bmg"), "-o", str(tmp_path / "other.onnx")
     )
     assert exported.returncode == 0, exported.stderr

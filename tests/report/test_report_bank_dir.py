@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_bmnas
+from conftest import run_bmnas_here
 from planted_genotypes import PLANTED_PAIR
 
 from bmnas_dsl.data.bank import load_bank
@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
          "-o", str(root / "report")],
     ]  # fmt: skip
     for argv in steps:
-        result = run_bmnas(*argv)
+        result = run_bmnas_here(*argv)
         assert result.returncode == 0, (argv, result.stderr)
     return root, result
 

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_bmnas
+from conftest import run_bmnas_here
 from planted_genotypes import HAND_WRITTEN
+from reliability_helpers import run_cli_many
 
 from bmnas_dsl.cli.parser import build_parser
 from bmnas_dsl.data.bank import save_bank
@@ -26,7 +27,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def ok(*args: str) -> subprocess.CompletedProcess:
-    result = run_bmnas(*args)
+    result = run_bmnas_here(*args)
     assert result.returncode == 0, (args, result.stderr)
     return result
 
@@ -72,7 +73,7 @@ def best(run: Path) -> dict:
 
 def test_one_table_pairs_each_training_with_its_search(runs, tmp_path):
     names = ["s0.run", "s1.run", "t0", "t1", "tv", "th"]
-    result = run_bmnas("report", *names, "-o", str(tmp_path / "cmp"), cwd=runs)
+    result = run_bmnas_here("report", *names, "-o", str(tmp_path / "cmp"), cwd=runs)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     # Rows in command-line order: each search with the trainings of its genotype, then
@@ -127,7 +128,7 @@ def test_one_table_pairs_each_training_with_its_search(runs, tmp_path):
 
 
 def test_a_search_run_alone_is_a_row_with_the_front_end_parameter_count(runs):
-    result = run_bmnas("report", "s1.run", cwd=runs)
+    result = run_bmnas_here("report", "s1.run", cwd=runs)
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()[1:]
     count = count_params(analyse_file(runs / "s1.run" / "best.bmg").pruned)["total"]
@@ -158,7 +159,7 @@ def assert_one_line_error(result, *words: str) -> None:
 
 
 def pipeline(runs: Path, train: str, out: Path, *search: str):
-    return run_bmnas(
+    return run_bmnas_here(
         "report",
         *(("--search-run", search[0]) if search else ()),
         "--train-run",
@@ -213,7 +214,7 @@ def test_comments_and_layout_do_not_break_the_pairing(runs, tmp_path):
     result = pipeline(tmp_path, str(train), out, str(runs / "s0.run"))
     assert result.returncode == 0, result.stderr
     assert "search time" in result.stdout
-    compared = run_bmnas("report", str(runs / "s0.run"), str(train))
+    compared = run_bmnas_here("report", str(runs / "s0.run"), str(train))
     assert compared.returncode == 0, compared.stderr
     assert len(compared.stdout.splitlines()) == 2  # one paired row
 
@@ -250,11 +251,18 @@ def test_the_pipeline_report_draws_its_own_pictures(runs, tmp_path):
         assert f"]({name})" in markdown, name
     for name in ("architecture.png", "curves.png", "training.png"):
         assert (out / name).read_bytes().startswith(PNG_SIGNATURE), name
-    # The pictures are `bmnas viz`'s, byte for byte (viz is deterministic).
-    for source, name in (("s0.run", "curves.png"), ("t0", "training.png")):
-        ok("viz", str(runs / source), "-o", str(tmp_path / name))
+    # The pictures are `bmnas viz`'s, byte for byte (viz is deterministic), drawn in
+    # another interpreter than the report's.
+    drawn = run_cli_many(
+        [
+            ["viz", str(runs / "s0.run"), "-o", str(tmp_path / "curves.png")],
+            ["viz", str(runs / "t0"), "-o", str(tmp_path / "training.png")],
+            ["viz", str(runs / "t0" / "genotype.bmg"), "-o", str(tmp_path / "a.svg")],
+        ]
+    )
+    assert [r["status"] for r in drawn] == [0, 0, 0], drawn
+    for name in ("curves.png", "training.png"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
-    ok("viz", str(runs / "t0" / "genotype.bmg"), "-o", str(tmp_path / "a.svg"))
     assert (tmp_path / "a.svg").read_bytes() == (out / "architecture.svg").read_bytes()
 
 
@@ -290,7 +298,7 @@ def test_comparison_errors_are_one_line(runs, tmp_path, setup, words):
         (work / "empty").mkdir()
     elif setup == "broken_metrics":
         (work / "t0" / "metrics.json").write_text('{"metric": "accuracy"}')
-    result = run_bmnas("report", *args, "-o", "out", cwd=work)
+    result = run_bmnas_here("report", *args, "-o", "out", cwd=work)
     assert_one_line_error(result, *words)
     assert not (work / "out").exists()
 
@@ -305,7 +313,7 @@ def test_comparison_errors_are_one_line(runs, tmp_path, setup, words):
     ],
 )
 def test_usage_errors_exit_2_with_the_report_usage(runs, args, words):
-    result = run_bmnas("report", *args, cwd=runs)
+    result = run_bmnas_here("report", *args, cwd=runs)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("usage: bmnas report")
     for word in words:

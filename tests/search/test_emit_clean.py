@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_bmnas
+from conftest import run_bmnas, run_bmnas_here
 
 from bmnas_dsl.data.bank import load_bank, save_bank
 from bmnas_dsl.data.planted import make_planted
@@ -27,7 +27,7 @@ def bank(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("selection", ["sample", "paper"])
 def test_the_searched_genotype_checks_clean(bank, tmp_path, selection):
     output, run = tmp_path / "arch.bmg", tmp_path / "arch.run"
-    searched = run_bmnas(
+    searched = run_bmnas_here(
         "search",
         "--data",
         str(bank),

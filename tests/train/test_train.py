@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_bmnas
+from conftest import REPO, run_bmnas_here
 
 from bmnas_dsl.backend.loader import import_generated
 from bmnas_dsl.data.bank import FeatureBank, save_bank
@@ -171,7 +171,7 @@ def test_training_on_mfeat_beats_chance_and_writes_the_run(mfeat_run):
 
 def test_parameter_count_equals_bmnas_info(mfeat_run, write):
     _, result = mfeat_run
-    info = run_bmnas("info", "--json", str(write(MFEAT_GENOTYPE)))
+    info = run_bmnas_here("info", "--json", str(write(MFEAT_GENOTYPE)))
     assert json.loads(info.stdout)["params"]["total"] == result["parameters"]
 
 
@@ -179,7 +179,7 @@ def test_model_py_is_what_bmnas_compile_writes(mfeat_run, write, tmp_path):
     run_dir, _ = mfeat_run
     out = tmp_path / "concat.py"
     source = write(MFEAT_GENOTYPE, "concat.bmg")
-    assert run_bmnas("compile", str(source), "-o", str(out)).returncode == 0
+    assert run_bmnas_here("compile", str(source), "-o", str(out)).returncode == 0
     assert out.read_text() == (run_dir / MODULE).read_text()
 
 
@@ -207,7 +207,7 @@ def test_weights_export_to_onnx_with_the_same_predictions(
 
     run_dir, result = mfeat_run
     onnx_path = tmp_path / "concat.onnx"
-    exported = run_bmnas(
+    exported = run_bmnas_here(
         "export",
         str(write(MFEAT_GENOTYPE)),
         "-o",
@@ -401,7 +401,7 @@ def test_a_nan_architecture_gradient_stops_the_search(tmp_path, monkeypatch):
 
 def test_cli_train_writes_metrics_and_reports(write, tmp_path):
     out = tmp_path / "run"
-    result = run_bmnas(
+    result = run_bmnas_here(
         "train",
         str(write(MFEAT_GENOTYPE)),
         "--data",
@@ -416,13 +416,13 @@ def test_cli_train_writes_metrics_and_reports(write, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("test: accuracy ")
     assert "epoch 1/2  train loss" in result.stderr  # plain lines when not a terminal
-    resumed = run_bmnas("train", "-o", str(out), "--resume")
+    resumed = run_bmnas_here("train", "-o", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[0] == result.stdout.splitlines()[0]
 
 
 def test_cli_train_divergence_is_a_clear_error(write, tmp_path):
-    result = run_bmnas(
+    result = run_bmnas_here(
         "train",
         str(write(MFEAT_GENOTYPE)),
         "--data",
@@ -453,13 +453,13 @@ def test_cli_train_divergence_is_a_clear_error(write, tmp_path):
 def test_cli_train_argument_errors(write, tmp_path, args, message):
     genotype = [str(write(MFEAT_GENOTYPE))]
     data = [] if "--data" in args else ["--data", "mfeat"]
-    result = run_bmnas("train", *genotype, *data, *args, "-o", str(tmp_path / "r"))
+    result = run_bmnas_here("train", *genotype, *data, *args, "-o", str(tmp_path / "r"))
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_train_refuses_a_genotype_for_other_data(tmp_path):
-    result = run_bmnas(
+    result = run_bmnas_here(
         "train", str(REPO / "examples" / "sum.bmg"), "--data", "mfeat", "-o", "r"
     )
     assert result.returncode == 1
@@ -474,7 +474,7 @@ def test_cli_train_refuses_data_with_nan(write, tmp_path):
         arrays = dict(stored)
     arrays["a.f"][3, 0, 0] = np.nan
     np.savez(path, **arrays)
-    result = run_bmnas(
+    result = run_bmnas_here(
         "train",
         str(write(MULTILABEL_GENOTYPE)),
         "--data",
@@ -494,13 +494,13 @@ def test_resume_of_an_edited_or_foreign_run_directory_is_a_clear_error(mfeat, tm
     record = json.loads((tmp_path / "settings.json").read_text())
     record["settings"]["epochs"] = "5"
     (tmp_path / "settings.json").write_text(json.dumps(record))
-    edited = run_bmnas("train", "-o", str(tmp_path), "--resume")
+    edited = run_bmnas_here("train", "-o", str(tmp_path), "--resume")
     assert edited.returncode == 1
     assert "--epochs must be an integer, not '5'" in edited.stderr
     # A checkpoint of another network (here: an empty state) cannot be resumed.
     train_genotype(MFEAT_GENOTYPE, mfeat, settings, tmp_path, **train)
     torch.save({"epoch": 1, "model": {}}, tmp_path / CHECKPOINT)
-    foreign = run_bmnas("train", "-o", str(tmp_path), "--resume")
+    foreign = run_bmnas_here("train", "-o", str(tmp_path), "--resume")
     assert foreign.returncode == 1
     assert "not a checkpoint of this run" in foreign.stderr
     assert "Traceback" not in foreign.stderr + edited.stderr

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import run_bmnas
+from conftest import run_bmnas_here
 from planted_genotypes import HAND_WRITTEN
 
 from bmnas_dsl.cli.parser import build_parser
@@ -37,7 +37,9 @@ def runs(tmp_path_factory) -> Path:
         ("test", ("--epochs", "2")),
     ):
         out = str(root / name)
-        result = run_bmnas("train", str(root / "hand.bmg"), "-o", out, *common, *extra)
+        result = run_bmnas_here(
+            "train", str(root / "hand.bmg"), "-o", out, *common, *extra
+        )
         assert result.returncode == 0, result.stderr
     return root
 
@@ -53,7 +55,7 @@ def svg_texts(path: Path) -> str:
 
 def test_a_holdout_val_run_draws_its_loss_and_validation_curves(runs, tmp_path):
     run = runs / "val"
-    result = run_bmnas("viz", str(run), "-o", str(tmp_path / "val.svg"))
+    result = run_bmnas_here("viz", str(run), "-o", str(tmp_path / "val.svg"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {tmp_path / 'val.svg'}\n"
     texts = svg_texts(tmp_path / "val.svg")
@@ -80,7 +82,7 @@ def test_a_holdout_val_run_draws_its_loss_and_validation_curves(runs, tmp_path):
 
 def test_a_holdout_test_run_draws_its_loss_and_names_its_test_score(runs, tmp_path):
     run = runs / "test"
-    result = run_bmnas("viz", str(run), "-o", str(tmp_path / "test.png"))
+    result = run_bmnas_here("viz", str(run), "-o", str(tmp_path / "test.png"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "test.png").read_bytes().startswith(PNG_SIGNATURE)
     drawn = read_run(run)
@@ -91,7 +93,7 @@ def test_a_holdout_test_run_draws_its_loss_and_names_its_test_score(runs, tmp_pa
         f"test accuracy {metrics['test']['accuracy']:.4f} after epoch "
         f"{metrics['epochs']}"
     )
-    result = run_bmnas("viz", str(run), "-o", str(tmp_path / "test.svg"))
+    result = run_bmnas_here("viz", str(run), "-o", str(tmp_path / "test.svg"))
     assert result.returncode == 0, result.stderr
     assert "validation accuracy per epoch" not in svg_texts(tmp_path / "test.svg")
 
@@ -100,7 +102,7 @@ def test_an_unfinished_training_run_still_draws(runs, tmp_path):
     run = tmp_path / "unfinished"
     shutil.copytree(runs / "val", run)
     (run / "metrics.json").unlink()
-    result = run_bmnas("viz", str(run), "-o", str(tmp_path / "u.svg"))
+    result = run_bmnas_here("viz", str(run), "-o", str(tmp_path / "u.svg"))
     assert result.returncode == 0, result.stderr
     assert "not finished: no metrics.json yet" in svg_texts(tmp_path / "u.svg")
 
@@ -128,7 +130,7 @@ def test_a_malformed_training_log_is_one_located_line(runs, tmp_path, edit, word
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     target = tmp_path / "out.png"
     target.write_bytes(b"precious")
-    result = run_bmnas("viz", str(run), "-o", str(target))
+    result = run_bmnas_here("viz", str(run), "-o", str(target))
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("bmnas viz: error: ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
