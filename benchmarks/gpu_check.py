@@ -2,6 +2,11 @@
 check parity with PyTorch on the GPU, and time ORT-CUDA against torch eager on the GPU at
 batch 1 and 256. Prints a table and writes benchmarks/results/gpu_check.json.
 
+Issues 15 and 16: `bmnas search` and `bmnas train` with `--device` (planted, a few
+epochs), their epoch times against the CPU in the same command; with two GPUs or more,
+`torchrun --nproc-per-node 2 ... --device cuda` (nccl) against one GPU at the same
+global batch (the same genotype, the same losses within 1e-3).
+
 Meant for a lent GPU machine, in an environment with the `[gpu]` extra
 (`onnxruntime-gpu`) instead of `[cpu]`. `--device cpu --provider cpu` runs the same
 script on the CPU as a dry run (that is how it is tested without a GPU).
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -55,6 +61,65 @@ def timed(run, repeats: int) -> float:
         run()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples) * 1e3
+
+
+def run_cli(args: list[str], cwd: Path, ranks: int = 1) -> None:
+    import subprocess
+
+    if ranks == 1:
+        command = [sys.executable, "-m", "bmnas_dsl", *args]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += [f"--nproc-per-node={ranks}", "-m", "bmnas_dsl", *args]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+
+
+def last_log(run_dir: Path) -> dict:
+    return json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
+
+
+def epoch_seconds(run_dir: Path) -> float:
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    seconds = [json.loads(line)["seconds"] for line in lines]
+    return (seconds[-1] - seconds[0]) / max(1, len(seconds) - 1)
+
+
+def check_runs(device: str, folder: Path) -> list[dict]:
+    """Search and train on `device` and on the CPU; two ranks on two GPUs."""
+    rows = []
+    data = ["--data", "planted", "--epochs", "4", "--selection", "paper"]
+    for where in dict.fromkeys([device, "cpu"]):
+        name = f"search_{where.replace(':', '_')}"
+        run_cli(["search", *data, "--device", where, "-o", f"{name}.bmg"], folder)
+        train = ["train", f"{name}.bmg", "--data", "planted", "--epochs", "4"]
+        run_cli(
+            [*train, "--holdout", "val", "--device", where, "-o", f"t_{name}"], folder
+        )
+        rows.append(
+            {
+                "device": where,
+                "search_epoch_s": epoch_seconds(folder / f"{name}.run"),
+                "search_val_loss": last_log(folder / f"{name}.run")["val_loss"],
+                "train_epoch_s": epoch_seconds(folder / f"t_{name}"),
+                "train_val_accuracy": last_log(folder / f"t_{name}")["val_accuracy"],
+            }
+        )
+    if device.startswith("cuda") and torch.cuda.device_count() >= 2:
+        run_cli(["search", *data, "--device", "cuda", "-o", "two.bmg"], folder, ranks=2)
+        one = last_log(folder / f"search_{device.replace(':', '_')}.run")
+        two = last_log(folder / "two.run")
+        rows.append(
+            {
+                "device": "2 x cuda (torchrun, nccl)",
+                "search_epoch_s": epoch_seconds(folder / "two.run"),
+                "search_val_loss": two["val_loss"],
+                "same_as_one_gpu": abs(one["val_loss"] - two["val_loss"]) < 1e-3,
+            }
+        )
+    return rows
 
 
 def check_example(
@@ -121,6 +186,14 @@ def main() -> int:
             rows += check_example(
                 name, args.device, args.provider, args.repeats, Path(folder)
             )
+        runs = check_runs(args.device, Path(folder))
+    for run in runs:
+        print(
+            "  ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in run.items()
+            )
+        )
     print(
         f"{'example':<15} {'batch':>5} {'provider':<22} {'max|diff|':>9} "
         f"{'eager ms':>9} {'ORT ms':>8} {'speed-up':>8}"
@@ -138,6 +211,7 @@ def main() -> int:
             "onnxruntime_distributions": installed_distributions(),
         },
         "rows": rows,
+        "runs": runs,
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -140,7 +140,7 @@ def run_search(
     from dataclasses import fields
 
     from bmnas_dsl.fileio import write_atomic
-    from bmnas_dsl.parallel.world import from_environment, joined
+    from bmnas_dsl.parallel.world import backend_device, from_environment, joined
     from bmnas_dsl.search import runner
     from bmnas_dsl.search.record import read_settings
     from bmnas_dsl.search.settings import Training
@@ -157,7 +157,7 @@ def run_search(
             space_knobs["ops"] = tuple(space_knobs["ops"])
         space = runner.space_for(bank, **space_knobs)
     world = from_environment()
-    with joined(world):
+    with joined(world, backend_device(training.device, world)):
         text = runner.run_search(
             bank,
             space,
@@ -188,13 +188,14 @@ def run_training(
     metrics.json's content. `settings` are `bmnas_dsl.train.settings.TrainSettings`'s
     (`epochs`, `lr`, `seed`, `holdout`, ...); docs/train.md. Under torchrun every
     rank calls it alike and rank 0 writes (docs/distributed.md)."""
-    from bmnas_dsl.parallel.world import from_environment, joined
+    from bmnas_dsl.parallel.world import backend_device, from_environment, joined
     from bmnas_dsl.train.runner import train_genotype
     from bmnas_dsl.train.settings import TrainSettings
 
     bank, data_name = _bank(data)
     world = from_environment()
-    with joined(world):
+    device = backend_device(settings.get("device", "auto"), world)
+    with joined(world, device):
         return train_genotype(
             text,
             bank,

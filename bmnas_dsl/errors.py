@@ -78,3 +78,8 @@ class ExtractError(BmnasError):
 class DistributedError(BmnasError):
     """A distributed environment (torchrun's variables) that cannot be used, or a
     setting that a distributed run cannot honour; the message says why."""
+
+
+class DeviceError(BmnasError):
+    """A `--device` that this machine cannot provide (no CUDA, no such GPU); the
+    message says why."""

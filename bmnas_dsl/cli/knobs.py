@@ -98,3 +98,15 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         help=f"torch CPU threads (default: {DEFAULT_THREADS}; more collapse when "
         "other processes hold the cores: docs/decisions.md, 'Threads')",
     )
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """`--device` of search and train: like --threads, the machine's (runs/checks.py,
+    MACHINE_SETTINGS)."""
+    parser.add_argument(
+        "--device",
+        metavar="D",
+        help="auto (default: CUDA when a GPU really runs, else the CPU), cpu, cuda "
+        "(under torchrun: the GPU of each local rank) or cuda:N; the machine's "
+        "choice, --resume may use another (docs/decisions.md, 'Devices')",
+    )

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from bmnas_dsl.cli import knobs
 from bmnas_dsl.cli.common import EXIT_OK, Subparsers, UsageError, add_command
-from bmnas_dsl.cli.launch import continues_after_restart
+from bmnas_dsl.cli.launch import continues_after_restart, machine_settings
 from bmnas_dsl.cli.search_flags import add_knobs, space_knobs, training_of
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.parallel.world import from_environment, joined
+from bmnas_dsl.parallel.world import backend_device, from_environment, joined
+from bmnas_dsl.runs.checks import without_machine_settings
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import LOG, SETTINGS
 from bmnas_dsl.search.settings import Training
@@ -83,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir)
         space, training, data, output = read_settings(run_dir)
         _check_resume_flags(args, run_dir, space, training, data)
-        if args.threads is not None:  # the machine's, not the run's
-            training = replace(training, threads=args.threads)
+        training = machine_settings(training, args)
         output = args.output or output
     else:
         data, output, run_dir = _new_run(args)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     bank = resolve_data(data)
     if not args.resume:
         space, training = space_for(bank, **space_knobs(args)), training_of(args)
-    with joined(world):
+    with joined(world, backend_device(training.device, world)):
         genotype = run_search(
             bank, space, training, data, run_dir, output, args.resume, world=world
         )
@@ -125,8 +125,9 @@ def _check_resume_flags(
     data: str,
 ) -> None:
     """A flag given with --resume must say what the run already does."""
-    recorded = {**asdict(space), **asdict(training), "data": data}
-    recorded.pop("threads")
+    recorded = without_machine_settings(
+        {**asdict(space), **asdict(training), "data": data}
+    )
     given = knobs.conflicts(args, recorded, knobs.flag_name)
     if args.data is not None and args.data != data:
         given.insert(0, f"--data {args.data} (the run has {data})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bmnas_dsl.cli.knobs import add_knob, add_threads
+from bmnas_dsl.cli.knobs import add_device, add_knob, add_threads
 from bmnas_dsl.lang.names import suggest
 from bmnas_dsl.search.settings import RANK_BY, SELECTIONS, Training
 from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
@@ -91,6 +91,7 @@ def add_knobs(search: argparse.ArgumentParser) -> None:
     )
     add_optimisation_knobs(search, t)
     add_threads(search)
+    add_device(search)
 
 
 # The optimisers' and the selection's knobs: (flag, type, help); each flag's value is
@@ -170,5 +171,6 @@ def training_of(args: argparse.Namespace) -> Training:
         selection=args.selection,
         rank_by=args.rank_by,
         threads=args.threads,
+        device=args.device or "auto",
         **knobs,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from bmnas_dsl.cli import knobs
@@ -16,10 +16,11 @@ from bmnas_dsl.cli.common import (
     add_command,
     read_text,
 )
-from bmnas_dsl.cli.knobs import add_knob, add_threads
-from bmnas_dsl.cli.launch import continues_after_restart
+from bmnas_dsl.cli.knobs import add_device, add_knob, add_threads
+from bmnas_dsl.cli.launch import continues_after_restart, machine_settings
 from bmnas_dsl.errors import TrainError
-from bmnas_dsl.parallel.world import from_environment, joined
+from bmnas_dsl.parallel.world import backend_device, from_environment, joined
+from bmnas_dsl.runs.checks import without_machine_settings
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import GENOTYPE, SETTINGS
 from bmnas_dsl.train.settings import TrainSettings
@@ -101,6 +102,7 @@ def add_knobs(train: argparse.ArgumentParser) -> None:
         "score val each epoch, test untouched (for choosing settings)",
     )
     add_threads(train)
+    add_device(train)
 
 
 def settings_of(args: argparse.Namespace) -> TrainSettings:
@@ -112,6 +114,7 @@ def settings_of(args: argparse.Namespace) -> TrainSettings:
         weight_decay=args.weight_decay,
         holdout=args.holdout,
         threads=args.threads,
+        device=args.device or "auto",
     )
 
 
@@ -126,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         text, name, data, settings = read_settings(args.output)
         _check_resume_flags(args, text, data, settings)
-        if args.threads is not None:  # the machine's, not the run's
-            settings = replace(settings, threads=args.threads)
+        settings = machine_settings(settings, args)
     else:
         if not args.file or not args.data:
             raise UsageError("a new training run needs FILE and --data")
@@ -142,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if found:
         raise TrainError("; ".join(found))
     bank = resolve_data(data)
-    with joined(world):
+    with joined(world, backend_device(settings.device, world)):
         metrics = train_genotype(
             text,
             bank,
@@ -173,8 +175,7 @@ def _check_resume_flags(
     args: argparse.Namespace, text: str, data: str, settings: TrainSettings
 ) -> None:
     """A genotype, data or flag given with --resume must be what the run already has."""
-    recorded = asdict(settings)
-    recorded.pop("threads")
+    recorded = without_machine_settings(asdict(settings))
     given = knobs.conflicts(args, recorded, knobs.flag_name)
     if args.data is not None and args.data != data:
         given.insert(0, f"--data {args.data} (the run has {data})")

@@ -88,6 +88,16 @@ def backend_for(device: str) -> str:
     return "nccl" if device.startswith("cuda") else "gloo"
 
 
+def backend_device(choice: str, world: World) -> str:
+    """The device this process computes on (for the process group's backend and the
+    GPU it binds); torch is imported only for a distributed run."""
+    if not world.distributed:
+        return "cpu"  # no process group: the backend does not matter
+    from bmnas_dsl.nn.device import resolve_device
+
+    return str(resolve_device(choice, world.local_rank, world.distributed))
+
+
 def timeout_seconds(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     seconds = _integer(env, "BMNAS_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)
@@ -141,6 +151,10 @@ def joined(world: World, device: str = "cpu") -> Iterator[World]:
 
     timeout = timedelta(seconds=timeout_seconds())
     backend = backend_for(device)
+    if device.startswith("cuda"):  # nccl binds each process to its GPU
+        import torch
+
+        torch.cuda.set_device(device)
     if dist.is_initialized():  # the caller's own process group (a script's, the API's)
         yield from _within(world, backend, timeout)
         return

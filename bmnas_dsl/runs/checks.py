@@ -56,5 +56,26 @@ def optional_threads(value: object) -> str | None:
     return None if value is None else integer("--threads", value, 1, 4096)
 
 
+# Settings of the machine a run is on, not of the run: a resumed run may change them,
+# and they are not knobs of a searched genotype's result (its meta leaves them out).
+MACHINE_SETTINGS = ("threads", "device")
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def device(value: object) -> str | None:
+    """--device: auto, cpu, cuda (one GPU per torchrun local rank) or cuda:N."""
+    if isinstance(value, str) and (
+        value in ("auto", "cpu", "cuda")
+        or (value.startswith("cuda:") and value[5:].isdigit())
+    ):
+        return None
+    return f"--device must be {DEVICE_CHOICES}, not {value!r}"
+
+
+def without_machine_settings(settings: dict[str, object]) -> dict[str, object]:
+    """Settings as a resume compares them: without MACHINE_SETTINGS."""
+    return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}
+
+
 def collect(*found: str | None) -> list[str]:
     return [message for message in found if message]

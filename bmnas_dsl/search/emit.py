@@ -11,6 +11,7 @@ import torch
 
 from bmnas_dsl.lang.printer import Genotype, MetaValue, genotype_to_bmg
 from bmnas_dsl.passes.validate import DECLARES_ALL_FEATURES
+from bmnas_dsl.runs.checks import MACHINE_SETTINGS
 from bmnas_dsl.search import select
 from bmnas_dsl.search.derive import derive_genotype
 
@@ -19,8 +20,9 @@ from bmnas_dsl.search.derive import derive_genotype
 # the runner imports this module.
 Search = Any
 
-# Training fields that are not knobs of the result (how fast, not what).
-_NOT_META = ("threads", "seed", "epochs", "alternation")
+# Training fields that are not knobs of the result (how fast, not what; the seed, epochs
+# and alternation have meta entries of their own).
+_NOT_META = (*MACHINE_SETTINGS, "seed", "epochs", "alternation")
 
 
 def model_name(data: str) -> str:
@@ -141,6 +143,7 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
             search.data,
             training.rerank_tail,
             search.data_sha256,
+            training.device,
         )
         winner = select.choose(shortlist, trained)
         extra = {"selection_rerank_val": round(trained[shortlist.index(winner)], 6)}

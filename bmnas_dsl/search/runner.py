@@ -16,6 +16,7 @@ from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.batches import columns, part_rows, prefetched
+from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_device
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -58,7 +59,9 @@ def space_for(bank: FeatureBank, **knobs: Any) -> SearchSpace:
 
 def metric(task: str, logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The task's primary metric: accuracy, or weighted F1 at p = 0.5 (multilabel)."""
-    return scores(task, logits.numpy(), labels.numpy())[primary_name(task)]
+    return scores(task, logits.detach().cpu().numpy(), labels.cpu().numpy())[
+        primary_name(task)
+    ]
 
 
 class Search:
@@ -78,6 +81,11 @@ class Search:
         self.data_sha256 = content_hash(bank)
         torch.manual_seed(training.seed)  # the same on every rank: the same supernet
         self.model = Hypernet(space)
+        # Built on the CPU, then moved: the same initial weights on every device.
+        self.device = resolve_device(
+            training.device, world.local_rank, world.distributed
+        )
+        self.model.to(self.device)
         # What a training step calls: the supernet, or its DDP wrapper (weights and
         # alpha/beta/gamma alike registered in it; docs/distributed.md).
         self.network: torch.nn.Module = self.model
@@ -87,6 +95,7 @@ class Search:
             distribute_layers(self.model, "uniform")
             self.network = DistributedDataParallel(
                 self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 forward_sync_buffers=False,  # global statistics: the same on every rank
                 # Sampled pairs leave alpha and the other features' layers unused.
                 find_unused_parameters=self.sampling,
@@ -129,8 +138,12 @@ class Search:
 
     # -- one epoch ---------------------------------------------------------------
     def batch(self, index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The inputs and labels of rows `index`, on the run's device."""
         inputs = [column.rows(index) for column in self.columns]
-        return inputs, self.labels.index_select(0, index)
+        *inputs, labels = to_device(
+            [*inputs, self.labels.index_select(0, index)], self.device
+        )
+        return inputs, labels
 
     def local(self, index: torch.Tensor) -> torch.Tensor:
         """This rank's slice of the global batch `index` (all of it when alone)."""
@@ -255,7 +268,7 @@ class Search:
                     )
                     for part in self.val_parts()
                 ]
-            )
+            ).cpu()
         labels = self.labels.index_select(0, self.val_index)
         return {
             "val_loss": float(self.loss(logits, labels)),
@@ -366,6 +379,7 @@ class Search:
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            **cuda_rng(self.device),
             "best": self.best,
             "seconds": self.seconds,
         }
@@ -378,6 +392,7 @@ class Search:
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        set_cuda_rng(state, self.device)
         self.best = state["best"]
         self.seconds = state["seconds"]
 

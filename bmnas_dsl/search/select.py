@@ -141,11 +141,14 @@ def rerank_scores(
     data: str,
     tail: int = 1,
     data_sha256: str | None = None,
+    device: str = "auto",
 ) -> list[float]:
     """Each genotype trained `epochs` epochs on the training split (the evaluation
     stage's own training, bmnas train --holdout val): the mean validation metric of
     its last `tail` epochs (1: the final one)."""
-    settings = TrainSettings(epochs=epochs, seed=seed, holdout="val", threads=threads)
+    settings = TrainSettings(
+        epochs=epochs, seed=seed, holdout="val", threads=threads, device=device
+    )
     results = []
     for text in texts:
         with tempfile.TemporaryDirectory() as folder:

@@ -42,6 +42,7 @@ class Training:
     rank_by: Literal["metric", "loss"] = "loss"
     rerank_tail: int = 5
     threads: int | None = None
+    device: str = "auto"  # the machine's: nn/device.py
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, each naming its flag (empty when fine)."""
@@ -63,4 +64,5 @@ class Training:
             checks.choice("--rank-by", self.rank_by, RANK_BY),
             checks.integer("--rerank-tail", self.rerank_tail, 1, 1_000_000),
             checks.optional_threads(self.threads),
+            checks.device(self.device),
         )

@@ -33,6 +33,7 @@ from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.batches import Column, columns, part_rows, prefetched
+from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_device
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
@@ -41,6 +42,7 @@ from bmnas_dsl.parallel.collectives import assemble_rows, share_of_mean, total
 from bmnas_dsl.parallel.layers import distribute_layers, global_batch
 from bmnas_dsl.parallel.world import SINGLE, World, barrier
 from bmnas_dsl.runs import loop
+from bmnas_dsl.runs.checks import without_machine_settings
 from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import GENOTYPE, METRICS, MODULE, SETTINGS, WEIGHTS
 from bmnas_dsl.runs.progress import Note, Tick, no_note, no_tick
@@ -84,6 +86,11 @@ class Trainer:
             self.score_index = torch.from_numpy(bank.indices("val"))
         torch.manual_seed(settings.seed)
         self.model: nn.Module = module.Model()
+        # Built on the CPU, then moved: the same initial weights on every device.
+        self.device = resolve_device(
+            settings.device, world.local_rank, world.distributed
+        )
+        self.model.to(self.device)
         # What a training step calls: the model, or its DDP wrapper (docs/distributed.md).
         self.network: nn.Module = self.model
         if world.distributed:
@@ -91,7 +98,9 @@ class Trainer:
 
             distribute_layers(self.model, "bernoulli")
             self.network = DistributedDataParallel(
-                self.model, forward_sync_buffers=False
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                forward_sync_buffers=False,
             )
         self.named = [(n, p) for n, p in self.model.named_parameters()]
         self.optimiser = torch.optim.Adam(
@@ -106,7 +115,8 @@ class Trainer:
         self.seconds = 0.0
 
     def batch(self, index: torch.Tensor) -> list[torch.Tensor]:
-        return [column.rows(index) for column in self.inputs]
+        """The inputs of rows `index`, on the run's device."""
+        return to_device([column.rows(index) for column in self.inputs], self.device)
 
     def run_epoch(self, tick: Tick = no_tick) -> dict[str, float]:
         self.model.train()
@@ -128,7 +138,8 @@ class Trainer:
                 loss = self._distributed_loss(index, inputs)
                 value = float(total(loss.detach(), self.world)) / self.world.size
             else:
-                loss = self.loss(self.model(*inputs), self.labels[index])
+                (labels,) = to_device([self.labels[index]], self.device)
+                loss = self.loss(self.model(*inputs), labels)
                 value = float(loss.detach())
             check_loss(value, where)
             loss.backward()
@@ -150,7 +161,7 @@ class Trainer:
         start, stop = self.world.bounds(rows)
         with global_batch(rows, start, stop):
             logits = self.network(*inputs)
-        labels = self.labels[index[start:stop]]
+        (labels,) = to_device([self.labels[index[start:stop]]], self.device)
         return share_of_mean(self.loss, logits, labels, rows) * self.world.size
 
     def predict(self, index: torch.Tensor) -> np.ndarray:
@@ -168,7 +179,8 @@ class Trainer:
             for part in parts:
                 local = part[slice(*self.world.bounds(len(part)))]
                 logits = self.model(*self.batch(local))
-                outputs.append(assemble_rows(logits, len(part), self.world).numpy())
+                whole = assemble_rows(logits, len(part), self.world)
+                outputs.append(whole.cpu().numpy())
             return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def score(self) -> dict[str, float]:
@@ -203,6 +215,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            **cuda_rng(self.device),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -212,6 +225,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        set_cuda_rng(state, self.device)
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -221,7 +235,8 @@ def parameter_count(model: nn.Module) -> int:
 def weights_bytes(model: nn.Module) -> bytes:
     from safetensors.torch import save
 
-    return save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
+    state = model.state_dict().items()
+    return save({k: v.detach().cpu().contiguous() for k, v in state})
 
 
 def train_genotype(
@@ -329,18 +344,19 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
         # Runs written before the data hash was recorded are trusted on that point.
         if key == "data_sha256" and key not in started:
             continue
-        if _without_threads(started.get(key)) != _without_threads(record[key]):
+        if _without_machine_settings(started.get(key)) != _without_machine_settings(
+            record[key]
+        ):
             raise TrainError(
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
             )
 
 
-def _without_threads(value: Any) -> Any:
-    """Settings as resume compares them: the thread count is the machine's choice."""
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k != "threads"}
-    return value
+def _without_machine_settings(value: Any) -> Any:
+    """Settings as resume compares them: the thread count and the device are the
+    machine's choice (runs/checks.py, MACHINE_SETTINGS)."""
+    return without_machine_settings(value) if isinstance(value, dict) else value
 
 
 def _final_metrics(

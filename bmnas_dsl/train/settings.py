@@ -21,6 +21,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     holdout: Literal["test", "val"] = "test"
     threads: int | None = None
+    device: str = "auto"  # the machine's: nn/device.py
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, each naming its flag (empty when fine)."""
@@ -33,4 +34,5 @@ class TrainSettings:
             checks.number("--weight-decay", self.weight_decay, 0),
             checks.choice("--holdout", self.holdout, ("test", "val")),
             checks.optional_threads(self.threads),
+            checks.device(self.device),
         )

@@ -1,0 +1,179 @@
+"""`--device`: what each choice resolves to, the one-line errors, the machine's setting
+that a resumed run may change; and, on a machine with a GPU, a run on it (skipped with
+its reason elsewhere: the GPU paths also run in benchmarks/gpu_check.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_bmnas_here
+
+from bmnas_dsl.data.bank import save_bank
+from bmnas_dsl.data.planted import make_planted
+from bmnas_dsl.errors import DeviceError
+from bmnas_dsl.nn import device as devices
+from bmnas_dsl.nn.device import CPU, resolve_device, to_device
+from bmnas_dsl.runs.checks import device as check_device
+from bmnas_dsl.search.settings import Training
+from bmnas_dsl.train.settings import TrainSettings
+
+GENOTYPE = """\
+bmg 1
+
+model pair {
+    dims C = 8, L = 4
+    classes 4
+
+    modality a {
+        f3 : [16, 6]
+    }
+
+    modality b {
+        f2 : [16, 6]
+    }
+
+    cell c1 (x = a.f3, y = b.f2) {
+        s1 = ConcatFC(x, y)
+        out = s1
+    }
+
+    output c1
+}
+"""
+
+
+@pytest.mark.parametrize("choice", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
+def test_accepted_choices(choice):
+    assert check_device(choice) is None
+
+
+@pytest.mark.parametrize("choice", ["gpu", "cuda:", "cuda:-1", "CPU", "", 0, None])
+def test_refused_choices_name_the_flag(choice):
+    assert check_device(choice).startswith("--device must be auto, cpu, cuda or")
+    assert Training(device=choice).problems() == [check_device(choice)]
+    assert TrainSettings(device=choice).problems() == [check_device(choice)]
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_cpu_and_auto_without_a_gpu(no_cuda):
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto", local_rank=3, distributed=True) == CPU
+
+
+@pytest.mark.parametrize("choice", ["cuda", "cuda:0"])
+def test_asking_for_cuda_without_it_is_one_clear_error(no_cuda, choice):
+    with pytest.raises(DeviceError, match=f"--device {choice}: "):
+        resolve_device(choice)
+
+
+def test_auto_skips_a_gpu_that_does_not_run(monkeypatch):
+    """A GPU torch lists but cannot use is not chosen by `auto`, and is an error when
+    asked for by name."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(devices, "_runs_a_kernel", lambda device: False)
+    assert resolve_device("auto", local_rank=1) == CPU
+    with pytest.raises(DeviceError, match="cuda:1 does not run a kernel"):
+        resolve_device("cuda", local_rank=1)
+    with pytest.raises(DeviceError, match="torch sees 2 CUDA device"):
+        resolve_device("cuda:5")
+    with pytest.raises(DeviceError, match="names one GPU, but this is one of several"):
+        resolve_device("cuda:0", local_rank=0, distributed=True)
+
+
+def test_on_the_cpu_batches_are_not_copied():
+    tensors = [torch.ones(3), torch.zeros(2)]
+    moved = to_device(tensors, CPU)
+    assert all(a is b for a, b in zip(moved, tensors, strict=True))
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("device") / "planted.npz"
+    save_bank(make_planted(size=240, seed=2), path)
+    return path
+
+
+def test_the_cli_refuses_a_missing_gpu_and_creates_nothing(
+    bank: Path, tmp_path: Path, no_cuda
+):
+    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    out = tmp_path / "run"
+    result = run_bmnas_here(
+        "train",
+        str(tmp_path / "pair.bmg"),
+        "--data",
+        str(bank),
+        "-o",
+        str(out),
+        "--device",
+        "cuda",
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "bmnas train: error: --device cuda: " + devices._no_cuda_reason()
+    ]
+    assert not out.exists()
+    search = run_bmnas_here(
+        "search",
+        "--data",
+        str(bank),
+        "-o",
+        str(tmp_path / "a.bmg"),
+        "--device",
+        "cuda:0",
+    )
+    assert search.returncode == 1 and "--device cuda:0: " in search.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pair.bmg"]
+
+
+def test_a_resumed_run_may_change_the_device(bank: Path, tmp_path: Path):
+    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    out = str(tmp_path / "run")
+    common = ["--data", str(bank), "-o", out, "--epochs", "2"]
+    first = run_bmnas_here("train", str(tmp_path / "pair.bmg"), *common)
+    assert first.returncode == 0, first.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    again = run_bmnas_here("train", "-o", out, "--resume", "--device", "cpu")
+    assert again.returncode == 0, again.stderr
+    assert (
+        json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+        == (metrics["test"])
+    )
+    settings = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert settings["settings"]["device"] == "auto"  # what the run started with
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine: the GPU run is checked by "
+    "benchmarks/gpu_check.py on a GPU machine",
+)
+def test_training_on_the_gpu_writes_weights_the_cpu_loads(bank: Path, tmp_path: Path):
+    from safetensors.torch import load_file
+
+    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    out = tmp_path / "run"
+    result = run_bmnas_here(
+        "train",
+        str(tmp_path / "pair.bmg"),
+        "--data",
+        str(bank),
+        "-o",
+        str(out),
+        "--epochs",
+        "2",
+        "--device",
+        "cuda",
+    )
+    assert result.returncode == 0, result.stderr
+    weights = load_file(out / "weights.safetensors")
+    assert all(t.device.type == "cpu" for t in weights.values())
+    assert json.loads((out / "metrics.json").read_text())["test"]["accuracy"] >= 0
