@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from bmnas_dsl.runs.checks import DEFAULT_THREADS
+from bmnas_dsl.runs.checks import DEFAULT_THREADS, PRECISIONS
 
 _DEFAULTS = "knob_defaults"  # parser default: {dest: the default value}
 
@@ -97,6 +97,19 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"torch CPU threads (default: {DEFAULT_THREADS}; more collapse when "
         "other processes hold the cores: docs/decisions.md, 'Threads')",
+    )
+
+
+def add_precision(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--precision` of search and train: a setting of the run (its results depend
+    on it), unlike --threads and --device."""
+    add_knob(
+        parser,
+        "--precision",
+        choices=PRECISIONS,
+        default=default,
+        help="autocast precision of the forward pass and the loss; weights and "
+        "optimiser states stay float32 (docs/decisions.md, 'Precision')",
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bmnas_dsl.cli.knobs import add_device, add_knob, add_threads
+from bmnas_dsl.cli.knobs import add_device, add_knob, add_precision, add_threads
 from bmnas_dsl.lang.names import suggest
 from bmnas_dsl.search.settings import RANK_BY, SELECTIONS, Training
 from bmnas_dsl.search.space import PAPER_OPS, SearchSpace
@@ -90,6 +90,7 @@ def add_knobs(search: argparse.ArgumentParser) -> None:
         "released code, an epoch of each in turn",
     )
     add_optimisation_knobs(search, t)
+    add_precision(search, t.precision)
     add_threads(search)
     add_device(search)
 
@@ -170,6 +171,7 @@ def training_of(args: argparse.Namespace) -> Training:
         alternation=args.alternation,
         selection=args.selection,
         rank_by=args.rank_by,
+        precision=args.precision,
         threads=args.threads,
         device=args.device or "auto",
         **knobs,

@@ -16,7 +16,7 @@ from bmnas_dsl.cli.common import (
     add_command,
     read_text,
 )
-from bmnas_dsl.cli.knobs import add_device, add_knob, add_threads
+from bmnas_dsl.cli.knobs import add_device, add_knob, add_precision, add_threads
 from bmnas_dsl.cli.launch import continues_after_restart, machine_settings
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.parallel.world import backend_device, from_environment, joined
@@ -101,6 +101,7 @@ def add_knobs(train: argparse.ArgumentParser) -> None:
         help="test: fit on train+val, score test once; val: fit on train, "
         "score val each epoch, test untouched (for choosing settings)",
     )
+    add_precision(train, defaults.precision)
     add_threads(train)
     add_device(train)
 
@@ -113,6 +114,7 @@ def settings_of(args: argparse.Namespace) -> TrainSettings:
         lr=args.lr,
         weight_decay=args.weight_decay,
         holdout=args.holdout,
+        precision=args.precision,
         threads=args.threads,
         device=args.device or "auto",
     )

@@ -102,6 +102,8 @@ class GlobalBatchNorm(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _BATCH.get() is None or not self.training or groups.statistics is None:
             return super().forward(x)
+        # In float32 under autocast, as torch's batch norm runs (bf16 sums would not do).
+        x = x.float()
         dims = [0] if x.dim() == 2 else [0, 2]
         shape = [1, -1] + [1] * (x.dim() - 2)
         # Shifted by the running mean (the same on every rank): the sums of squares do

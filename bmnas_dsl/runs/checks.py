@@ -72,6 +72,9 @@ def device(value: object) -> str | None:
     return f"--device must be {DEVICE_CHOICES}, not {value!r}"
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # nn/precision.py
+
+
 def without_machine_settings(settings: dict[str, object]) -> dict[str, object]:
     """Settings as a resume compares them: without MACHINE_SETTINGS."""
     return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
+from bmnas_dsl.nn.precision import Precision
 from bmnas_dsl.parallel.collectives import share_of_mean, sum_gradients, total
 from bmnas_dsl.parallel.layers import global_batch
 from bmnas_dsl.parallel.world import World
@@ -31,6 +32,7 @@ class Search(Protocol):
     named_weights: list[tuple[str, nn.Parameter]]
     named_architecture: list[tuple[str, nn.Parameter]]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    precision: Precision
 
     def batch(self, index: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]: ...
     def pairs(self) -> Pairs | None: ...
@@ -61,26 +63,26 @@ def distributed_step(
     inputs, labels = batch if batch is not None else search.batch(index[start:stop])
     pairs = search.pairs()
     chosen = None if pairs is None else list(pairs)
-    with global_batch(rows, start, stop):
+    with global_batch(rows, start, stop), search.precision.autocast():
         if architecture:
             with search.network.no_sync():
                 logits = search.network(inputs, chosen)
         else:
             logits = search.network(inputs, chosen)
-    share = share_of_mean(search.loss, logits, labels, rows)
+        share = share_of_mean(search.loss, logits, labels, rows)
     value = float(total(share.detach(), search.world))  # the global batch's loss
     check_loss(value, where)
     if architecture:
-        grads = torch.autograd.grad(share, search.architecture, allow_unused=True)
+        scaled = search.precision.scaled(share)
+        grads = torch.autograd.grad(scaled, search.architecture, allow_unused=True)
         for p, grad in zip(search.architecture, grads, strict=True):
             p.grad = grad
         sum_gradients(search.architecture, search.world)
     else:
         # DDP averages over the ranks: the shares summed are the global mean.
-        (share * search.world.size).backward()
+        search.precision.scaled(share * search.world.size).backward()
         search.arch_optimiser.zero_grad(set_to_none=True)
-    check_gradients(active, where)
-    optimiser.step()
+    search.precision.step(optimiser, lambda: check_gradients(active, where))
     if architecture:
         check_tensors(active, where, "the architecture weight")
     return value

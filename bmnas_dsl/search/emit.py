@@ -109,13 +109,10 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
     generator = torch.Generator().manual_seed(training.seed)
     candidates = select.candidate_pairs(space, training.candidates, generator)
     parts = (search.batch(part) for part in search.val_parts())
-    scores = select.score_candidates(
-        search.model,
-        parts,
-        candidates,
-        search.loss,
-        search.score,
-    )
+    with search.precision.autocast():
+        scores = select.score_candidates(
+            search.model, parts, candidates, search.loss, search.score
+        )
     order = select.rank(scores, training.rank_by)
     shortlist = order[: training.rerank]
 
@@ -144,6 +141,7 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
             training.rerank_tail,
             search.data_sha256,
             training.device,
+            training.precision,
         )
         winner = select.choose(shortlist, trained)
         extra = {"selection_rerank_val": round(trained[shortlist.index(winner)], 6)}

@@ -20,6 +20,7 @@ from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_devic
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
+from bmnas_dsl.nn.precision import Precision
 from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.parallel.collectives import assemble_rows
 from bmnas_dsl.parallel.layers import distribute_layers
@@ -86,6 +87,7 @@ class Search:
             training.device, world.local_rank, world.distributed
         )
         self.model.to(self.device)
+        self.precision = Precision(training.precision, self.device)
         # What a training step calls: the supernet, or its DDP wrapper (weights and
         # alpha/beta/gamma alike registered in it; docs/distributed.md).
         self.network: torch.nn.Module = self.model
@@ -187,13 +189,13 @@ class Search:
             optimiser.zero_grad(set_to_none=True)
             inputs, labels = batch if batch is not None else self.batch(index)
             pairs = self.pairs()
-            logits = self.model(inputs, None if pairs is None else list(pairs))
-            loss = self.loss(logits, labels)
+            with self.precision.autocast():
+                logits = self.model(inputs, None if pairs is None else list(pairs))
+                loss = self.loss(logits, labels)
             value = float(loss.detach())
             check_loss(value, where)
-            loss.backward()
-            check_gradients(active, where)
-            optimiser.step()
+            self.precision.scaled(loss).backward()
+            self.precision.step(optimiser, lambda: check_gradients(active, where))
             if architecture:  # a handful of small tensors: cheap to check every step
                 check_tensors(active, where, "the architecture weight")
         finally:
@@ -287,10 +289,15 @@ class Search:
         self, index: torch.Tensor, draws: list[Pairs] | None
     ) -> torch.Tensor:
         inputs, _ = self.batch(index)
-        if draws is None:
-            return self.model(inputs)
-        # Mean logits: defined for multiclass and multilabel alike.
-        return torch.stack([self.model(inputs, list(p)) for p in draws]).mean(0)
+        with self.precision.autocast():
+            if draws is None:
+                return self.model(inputs).float()
+            # Mean logits: defined for multiclass and multilabel alike.
+            return (
+                torch.stack([self.model(inputs, list(p)) for p in draws])
+                .float()
+                .mean(0)
+            )
 
     def finish_epoch(
         self, record: dict[str, Any], run_dir: Path, note: Note = no_note
@@ -380,6 +387,7 @@ class Search:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             **cuda_rng(self.device),
+            **self.precision.state(),
             "best": self.best,
             "seconds": self.seconds,
         }
@@ -393,6 +401,7 @@ class Search:
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         set_cuda_rng(state, self.device)
+        self.precision.load_state(state)
         self.best = state["best"]
         self.seconds = state["seconds"]
 

@@ -123,7 +123,7 @@ def score_candidates(
         for inputs, part_labels in parts:
             labels.append(part_labels)
             for kept, pairs in zip(logits, candidates, strict=True):
-                kept.append(model(inputs, list(pairs)))
+                kept.append(model(inputs, list(pairs)).float())
     every = torch.cat(labels)
     scores = []
     for kept in logits:
@@ -142,12 +142,18 @@ def rerank_scores(
     tail: int = 1,
     data_sha256: str | None = None,
     device: str = "auto",
+    precision: str = "fp32",
 ) -> list[float]:
     """Each genotype trained `epochs` epochs on the training split (the evaluation
     stage's own training, bmnas train --holdout val): the mean validation metric of
     its last `tail` epochs (1: the final one)."""
     settings = TrainSettings(
-        epochs=epochs, seed=seed, holdout="val", threads=threads, device=device
+        epochs=epochs,
+        seed=seed,
+        holdout="val",
+        threads=threads,
+        device=device,
+        precision=precision,
     )
     results = []
     for text in texts:

@@ -43,6 +43,7 @@ class Training:
     rerank_tail: int = 5
     threads: int | None = None
     device: str = "auto"  # the machine's: nn/device.py
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # nn/precision.py
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, each naming its flag (empty when fine)."""
@@ -65,4 +66,5 @@ class Training:
             checks.integer("--rerank-tail", self.rerank_tail, 1, 1_000_000),
             checks.optional_threads(self.threads),
             checks.device(self.device),
+            checks.choice("--precision", self.precision, checks.PRECISIONS),
         )

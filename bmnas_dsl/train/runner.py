@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +38,7 @@ from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_devic
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.nn.numeric import check_gradients, check_loss, check_tensors
+from bmnas_dsl.nn.precision import Precision
 from bmnas_dsl.nn.threads import torch_threads
 from bmnas_dsl.parallel.collectives import assemble_rows, share_of_mean, total
 from bmnas_dsl.parallel.layers import distribute_layers, global_batch
@@ -91,6 +93,7 @@ class Trainer:
             settings.device, world.local_rank, world.distributed
         )
         self.model.to(self.device)
+        self.precision = Precision(settings.precision, self.device)
         # What a training step calls: the model, or its DDP wrapper (docs/distributed.md).
         self.network: nn.Module = self.model
         if world.distributed:
@@ -139,12 +142,14 @@ class Trainer:
                 value = float(total(loss.detach(), self.world)) / self.world.size
             else:
                 (labels,) = to_device([self.labels[index]], self.device)
-                loss = self.loss(self.model(*inputs), labels)
+                with self.precision.autocast():
+                    loss = self.loss(self.model(*inputs), labels)
                 value = float(loss.detach())
             check_loss(value, where)
-            loss.backward()
-            check_gradients(self.named, where)
-            self.optimiser.step()
+            self.precision.scaled(loss).backward()
+            self.precision.step(
+                self.optimiser, partial(check_gradients, self.named, where)
+            )
             losses.append(value)
             tick(number, len(batches))
         self.scheduler.step()
@@ -159,10 +164,11 @@ class Trainer:
         rank's share of its mean, times the world size (DDP averages over ranks)."""
         rows = len(index)
         start, stop = self.world.bounds(rows)
-        with global_batch(rows, start, stop):
+        with global_batch(rows, start, stop), self.precision.autocast():
             logits = self.network(*inputs)
         (labels,) = to_device([self.labels[index[start:stop]]], self.device)
-        return share_of_mean(self.loss, logits, labels, rows) * self.world.size
+        # float(): the loss in float32 under --precision bf16/fp16 (as autocast does)
+        return share_of_mean(self.loss, logits.float(), labels, rows) * self.world.size
 
     def predict(self, index: torch.Tensor) -> np.ndarray:
         """The model's outputs on rows `index`: in parts when streamed from a memory
@@ -178,7 +184,8 @@ class Trainer:
             outputs = []
             for part in parts:
                 local = part[slice(*self.world.bounds(len(part)))]
-                logits = self.model(*self.batch(local))
+                with self.precision.autocast():
+                    logits = self.model(*self.batch(local)).float()
                 whole = assemble_rows(logits, len(part), self.world)
                 outputs.append(whole.cpu().numpy())
             return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
@@ -216,6 +223,7 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             **cuda_rng(self.device),
+            **self.precision.state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -226,6 +234,7 @@ class Trainer:
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         set_cuda_rng(state, self.device)
+        self.precision.load_state(state)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -22,6 +22,7 @@ class TrainSettings:
     holdout: Literal["test", "val"] = "test"
     threads: int | None = None
     device: str = "auto"  # the machine's: nn/device.py
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # nn/precision.py
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, each naming its flag (empty when fine)."""
@@ -35,4 +36,5 @@ class TrainSettings:
             checks.choice("--holdout", self.holdout, ("test", "val")),
             checks.optional_threads(self.threads),
             checks.device(self.device),
+            checks.choice("--precision", self.precision, checks.PRECISIONS),
         )
