@@ -3,6 +3,7 @@ searched genotype has a cell with inputs a.f3 and b.f2 (the only pair that predi
 label). Prints a table and writes benchmarks/results/planted_recovery.json.
 
     python benchmarks/planted_recovery.py [--seeds 10] [--config small|default]
+                                          [--precision fp32|bf16|fp16]
 
 `small` is the configuration of tests/search/test_search.py (1 cell, 1 step, C = 16,
 6 epochs, `--selection paper`); `default` is `bmnas search`'s defaults (2 cells, 2 steps,
@@ -23,6 +24,7 @@ from pathlib import Path
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.runs.checks import PRECISIONS
 from bmnas_dsl.search.runner import Training, run_search, space_for
 
 CONFIGS = {
@@ -40,6 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--json", default="benchmarks/results/planted_recovery.json")
     args = parser.parse_args()
     knobs, training = CONFIGS[args.config]
@@ -51,7 +54,7 @@ def main() -> int:
             text = run_search(
                 bank,
                 space_for(bank, **knobs),
-                Training(seed=seed, threads=1, **training),
+                Training(seed=seed, threads=1, precision=args.precision, **training),
                 "planted",
                 Path(folder),
                 "planted.bmg",
@@ -69,11 +72,23 @@ def main() -> int:
             f"seed {seed}: {cells} recovered={rows[-1]['recovered']}", file=sys.stderr
         )
     rate = sum(r["recovered"] for r in rows) / len(rows)
-    print(f"config {args.config}: recovered {rate:.0%} of {len(rows)} seeds")
+    print(
+        f"config {args.config}, {args.precision}: recovered {rate:.0%} of "
+        f"{len(rows)} seeds"
+    )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(
-        out, json.dumps({"config": args.config, "rate": rate, "runs": rows}, indent=2)
+        out,
+        json.dumps(
+            {
+                "config": args.config,
+                "precision": args.precision,
+                "rate": rate,
+                "runs": rows,
+            },
+            indent=2,
+        ),
     )
     return 0
 
