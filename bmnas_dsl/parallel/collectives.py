@@ -4,11 +4,14 @@ itself) in a world of one."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from bmnas_dsl.parallel.world import World
+
+T = TypeVar("T")
 
 
 def total(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -47,6 +50,24 @@ def sum_gradients(parameters: Sequence[nn.Parameter], world: World) -> None:
         size = p.grad.numel()
         p.grad.copy_(flat[offset : offset + size].view_as(p.grad))
         offset += size
+
+
+def shared_out(
+    items: Sequence[T],
+    work: Callable[[list[T]], Sequence[Sequence[float]]],
+    width: int,
+    world: World,
+) -> list[list[float]]:
+    """`work(items)`, `width` numbers per item, with the items dealt out among the
+    ranks (rank r takes items r, r + W, ...) and every item's numbers gathered back on
+    every rank in the items' order (float64: exactly what the rank computed)."""
+    if not world.distributed:
+        return [[float(v) for v in values] for values in work(list(items))]
+    mine = list(range(world.rank, len(items), world.size))
+    table = torch.zeros(len(items), width, dtype=torch.float64)
+    for index, values in zip(mine, work([items[i] for i in mine]), strict=True):
+        table[index] = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    return total(table, world).tolist()
 
 
 def share_of_mean(

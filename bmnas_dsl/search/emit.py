@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from bmnas_dsl.lang.printer import Genotype, MetaValue, genotype_to_bmg
+from bmnas_dsl.parallel.collectives import shared_out
 from bmnas_dsl.passes.validate import DECLARES_ALL_FEATURES
 from bmnas_dsl.runs.checks import MACHINE_SETTINGS
 from bmnas_dsl.search import select
@@ -108,11 +109,16 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
     # Its own stream: the candidates do not depend on how many updates were drawn.
     generator = torch.Generator().manual_seed(training.seed)
     candidates = select.candidate_pairs(space, training.candidates, generator)
-    parts = (search.batch(part) for part in search.val_parts())
-    with search.precision.autocast():
-        scores = select.score_candidates(
-            search.model, parts, candidates, search.loss, search.score
-        )
+
+    def scored(some: list[select.Pairs]) -> list[select.Score]:
+        parts = (search.batch(part) for part in search.val_parts())
+        with search.precision.autocast():
+            return select.score_candidates(
+                search.model, parts, some, search.loss, search.score
+            )
+
+    # Under torchrun each rank scores (and below, re-trains) its share of them.
+    scores = [tuple(s) for s in shared_out(candidates, scored, 2, search.world)]
     order = select.rank(scores, training.rank_by)
     shortlist = order[: training.rerank]
 
@@ -131,18 +137,23 @@ def select_bmg(search: Search, epoch: int, record: dict[str, Any], start: float)
         winner, extra = order[0], {}
     else:
         drafts = [text(i, {}, search.seconds) for i in shortlist]
-        trained = select.rerank_scores(
-            drafts,
-            search.bank,
-            training.rerank_epochs,
-            training.seed,
-            training.threads,
-            search.data,
-            training.rerank_tail,
-            search.data_sha256,
-            training.device,
-            training.precision,
-        )
+
+        def retrained(some: list[str]) -> list[list[float]]:
+            values = select.rerank_scores(
+                some,
+                search.bank,
+                training.rerank_epochs,
+                training.seed,
+                training.threads,
+                search.data,
+                training.rerank_tail,
+                search.data_sha256,
+                str(search.device),  # this rank's own GPU, not cuda:0 on every rank
+                training.precision,
+            )
+            return [[value] for value in values]
+
+        trained = [v for (v,) in shared_out(drafts, retrained, 1, search.world)]
         winner = select.choose(shortlist, trained)
         extra = {"selection_rerank_val": round(trained[shortlist.index(winner)], 6)}
     record["selection_val"] = scores[winner][0]
