@@ -107,9 +107,10 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> int:
 
 
 class _Groups:
-    """The job's process groups (process-wide, as torch.distributed's are): `default`
-    for gradients and results, `statistics` for batch-norm statistics, so that their
-    collectives inside forward and backward never interleave with DDP's buckets."""
+    """The job's extra process group (process-wide, as torch.distributed's are):
+    `statistics`, for batch-norm statistics, so that their collectives inside forward
+    and backward never interleave with DDP's buckets on the default group (which
+    carries the gradients and results)."""
 
     statistics: object | None = None
 
