@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_bmnas_here
+from planted_genotypes import planted_pair
 
 from bmnas_dsl.data.bank import save_bank
 from bmnas_dsl.data.planted import make_planted
@@ -20,29 +21,7 @@ from bmnas_dsl.runs.checks import device as check_device
 from bmnas_dsl.search.settings import Training
 from bmnas_dsl.train.settings import TrainSettings
 
-GENOTYPE = """\
-bmg 1
-
-model pair {
-    dims C = 8, L = 4
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = ConcatFC(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
+GENOTYPE = planted_pair("ConcatFC", "pair", C=8, L=4)
 
 
 @pytest.mark.parametrize("choice", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
@@ -101,21 +80,20 @@ def bank(tmp_path_factory) -> Path:
     return path
 
 
+def train(bank: Path, folder: Path, *flags: str):
+    """`bmnas train` of GENOTYPE on `bank` into folder/run, in this process."""
+    (folder / "pair.bmg").write_text(GENOTYPE)
+    out = str(folder / "run")
+    return run_bmnas_here(
+        "train", str(folder / "pair.bmg"), "--data", str(bank), "-o", out, *flags
+    )
+
+
 def test_the_cli_refuses_a_missing_gpu_and_creates_nothing(
     bank: Path, tmp_path: Path, no_cuda
 ):
-    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    result = train(bank, tmp_path, "--device", "cuda")
     out = tmp_path / "run"
-    result = run_bmnas_here(
-        "train",
-        str(tmp_path / "pair.bmg"),
-        "--data",
-        str(bank),
-        "-o",
-        str(out),
-        "--device",
-        "cuda",
-    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "bmnas train: error: --device cuda: " + devices._no_cuda_reason()
@@ -135,10 +113,8 @@ def test_the_cli_refuses_a_missing_gpu_and_creates_nothing(
 
 
 def test_a_resumed_run_may_change_the_device(bank: Path, tmp_path: Path):
-    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    first = train(bank, tmp_path, "--epochs", "2")
     out = str(tmp_path / "run")
-    common = ["--data", str(bank), "-o", out, "--epochs", "2"]
-    first = run_bmnas_here("train", str(tmp_path / "pair.bmg"), *common)
     assert first.returncode == 0, first.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     again = run_bmnas_here("train", "-o", out, "--resume", "--device", "cpu")
@@ -159,20 +135,8 @@ def test_a_resumed_run_may_change_the_device(bank: Path, tmp_path: Path):
 def test_training_on_the_gpu_writes_weights_the_cpu_loads(bank: Path, tmp_path: Path):
     from safetensors.torch import load_file
 
-    (tmp_path / "pair.bmg").write_text(GENOTYPE)
+    result = train(bank, tmp_path, "--epochs", "2", "--device", "cuda")
     out = tmp_path / "run"
-    result = run_bmnas_here(
-        "train",
-        str(tmp_path / "pair.bmg"),
-        "--data",
-        str(bank),
-        "-o",
-        str(out),
-        "--epochs",
-        "2",
-        "--device",
-        "cuda",
-    )
     assert result.returncode == 0, result.stderr
     weights = load_file(out / "weights.safetensors")
     assert all(t.device.type == "cpu" for t in weights.values())

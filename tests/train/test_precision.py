@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_bmnas_here
+from planted_genotypes import planted_pair
 from torch import nn
 
 from bmnas_dsl.data.bank import save_bank
@@ -18,29 +19,7 @@ from bmnas_dsl.nn.precision import Precision
 from bmnas_dsl.train.settings import TrainSettings
 
 CPU = torch.device("cpu")
-GENOTYPE = """\
-bmg 1
-
-model pair {
-    dims C = 8, L = 4
-    classes 4
-
-    modality a {
-        f3 : [16, 6]
-    }
-
-    modality b {
-        f2 : [16, 6]
-    }
-
-    cell c1 (x = a.f3, y = b.f2) {
-        s1 = ConcatFC(x, y)
-        out = s1
-    }
-
-    output c1
-}
-"""
+GENOTYPE = planted_pair("ConcatFC", "pair", C=8, L=4)
 
 
 def test_fp32_enters_no_autocast():
