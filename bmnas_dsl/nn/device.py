@@ -42,7 +42,16 @@ def resolve_device(
     if choice == "auto":
         if not available:
             return CPU
-        candidate = torch.device("cuda", local_rank % torch.cuda.device_count())
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            # nccl cannot share a GPU between ranks, and gloo on some ranks with nccl
+            # on others cannot form one job: say so instead of failing inside nccl.
+            raise DeviceError(
+                f"--device auto: local rank {local_rank} has no GPU of its own (torch "
+                f"sees {count}); start at most {count} processes per node, or use "
+                "--device cpu"
+            )
+        candidate = torch.device("cuda", local_rank)
         return candidate if _runs_a_kernel(candidate) else CPU
     if not available:
         raise DeviceError(f"--device {choice}: {_no_cuda_reason()}")

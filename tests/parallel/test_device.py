@@ -59,6 +59,8 @@ def test_auto_skips_a_gpu_that_does_not_run(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(devices, "_runs_a_kernel", lambda device: False)
     assert resolve_device("auto", local_rank=1) == CPU
+    with pytest.raises(DeviceError, match="local rank 2 has no GPU of its own"):
+        resolve_device("auto", local_rank=2, distributed=True)
     with pytest.raises(DeviceError, match="cuda:1 does not run a kernel"):
         resolve_device("cuda", local_rank=1)
     with pytest.raises(DeviceError, match="torch sees 2 CUDA device"):
