@@ -12,12 +12,15 @@ devices (`backend_for`), once the runners place tensors on them (issue 15).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from bmnas_dsl.errors import DistributedError
+
+T = TypeVar("T")
 
 # How long a collective may wait for a peer before the job fails (seconds). A rank that
 # dies closes its connections and its peers fail at once; this bounds the wait on one
@@ -49,6 +52,11 @@ class World:
         contiguous slices in rank order, the same rule for every batch, so that the
         ranks' slices put together are the global batch in its own order."""
         return rows * self.rank // self.size, rows * (self.rank + 1) // self.size
+
+    def share(self, index: Sequence[T]) -> Sequence[T]:
+        """This rank's slice of a global batch's rows `index` (all of it when alone)."""
+        start, stop = self.bounds(len(index))
+        return index[start:stop]
 
 
 SINGLE = World()

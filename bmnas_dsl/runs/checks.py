@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TypeVar
 
 SEED_LIMIT = 2**63  # torch.manual_seed takes a 64-bit integer
 
@@ -56,6 +57,8 @@ def optional_threads(value: object) -> str | None:
     return None if value is None else integer("--threads", value, 1, 4096)
 
 
+Settings = TypeVar("Settings")
+
 # Settings of the machine a run is on, not of the run: a resumed run may change them,
 # and they are not knobs of a searched genotype's result (its meta leaves them out).
 MACHINE_SETTINGS = ("threads", "device")
@@ -75,9 +78,12 @@ def device(value: object) -> str | None:
 PRECISIONS = ("fp32", "bf16", "fp16")  # nn/precision.py
 
 
-def without_machine_settings(settings: dict[str, object]) -> dict[str, object]:
-    """Settings as a resume compares them: without MACHINE_SETTINGS."""
-    return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}
+def without_machine_settings(settings: Settings) -> Settings:
+    """Settings as a resume compares them: a dict without MACHINE_SETTINGS (anything
+    else, e.g. a hash or a missing entry, as it is)."""
+    if not isinstance(settings, dict):
+        return settings
+    return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}  # type: ignore[return-value]
 
 
 def collect(*found: str | None) -> list[str]:

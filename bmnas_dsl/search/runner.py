@@ -147,11 +147,6 @@ class Search:
         )
         return inputs, labels
 
-    def local(self, index: torch.Tensor) -> torch.Tensor:
-        """This rank's slice of the global batch `index` (all of it when alone)."""
-        start, stop = self.world.bounds(len(index))
-        return index[start:stop]
-
     @property
     def sampling(self) -> bool:
         """Whether cells read sampled input pairs instead of the alpha mixture."""
@@ -234,7 +229,7 @@ class Search:
         plan = self.epoch_plan()
         streamed = any(column.streamed for column in self.columns)
         # Each rank reads only its slice of every global batch.
-        slices = [self.local(rows) for rows, _, _ in plan]
+        slices = [self.world.share(rows) for rows, _, _ in plan]
         batches = prefetched(self.batch, slices, streamed)
         weight_losses, arch_losses = [], []
         for done, ((rows, architecture, number), batch) in enumerate(
@@ -266,7 +261,9 @@ class Search:
                 [
                     # Each rank scores its slice of each part; all ranks get them all.
                     assemble_rows(
-                        self._val_logits(self.local(part), draws), len(part), self.world
+                        self._val_logits(self.world.share(part), draws),
+                        len(part),
+                        self.world,
                     )
                     for part in self.val_parts()
                 ]

@@ -129,7 +129,7 @@ class Trainer:
         losses = []
         batches = order.split(self.settings.batch_size)
         # Each rank reads and trains on its slice of every global batch.
-        slices = [index[slice(*self.world.bounds(len(index)))] for index in batches]
+        slices = [self.world.share(index) for index in batches]
         streamed = any(column.streamed for column in self.inputs)
         gathered = prefetched(self.batch, slices, streamed)
         for number, (index, inputs) in enumerate(
@@ -183,7 +183,7 @@ class Trainer:
         with torch.no_grad():
             outputs = []
             for part in parts:
-                local = part[slice(*self.world.bounds(len(part)))]
+                local = self.world.share(part)
                 with self.precision.autocast():
                     logits = self.model(*self.batch(local)).float()
                 whole = assemble_rows(logits, len(part), self.world)
@@ -353,19 +353,13 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
         # Runs written before the data hash was recorded are trusted on that point.
         if key == "data_sha256" and key not in started:
             continue
-        if _without_machine_settings(started.get(key)) != _without_machine_settings(
+        if without_machine_settings(started.get(key)) != without_machine_settings(
             record[key]
         ):
             raise TrainError(
                 f"{run_dir}: the run was started with other {what}; resume it with "
                 "the same ones (or start a new run directory)"
             )
-
-
-def _without_machine_settings(value: Any) -> Any:
-    """Settings as resume compares them: the thread count and the device are the
-    machine's choice (runs/checks.py, MACHINE_SETTINGS)."""
-    return without_machine_settings(value) if isinstance(value, dict) else value
 
 
 def _final_metrics(

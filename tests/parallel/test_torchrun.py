@@ -29,9 +29,9 @@ SEARCH = ["--epochs", "2", "--candidates", "16", "--rerank", "2"]
 SEARCH += ["--rerank-epochs", "2", "--rerank-tail", "1"]
 PAPER = ["--epochs", "4", "--selection", "paper"]  # no selection phase: cheap epochs
 TRAIN = ["--epochs", "2", "--holdout", "val"]
-# How long a job that lost a rank may take to end: a liveness bound (a hang on a
-# collective would never end), far above the few seconds it takes.
-ENDS_WITHIN_S = 120
+# A hang guard, not a speed check: a job hung on a collective would never end; one
+# that lost a rank ends in seconds.
+HANG_S = 120
 
 
 def torchrun(ranks: int, *args: str, restarts: int = 0) -> list[str]:
@@ -203,7 +203,8 @@ def kill_rank_after(
     command: list[str], cwd: Path, log_path: Path, epochs: int, rank: int
 ):
     """Start `command`, SIGKILL rank `rank` once the log holds `epochs` epochs; return
-    the launcher's result and how long it took to end after the kill."""
+    the launcher's exit code, stdout and stderr. A job still running HANG_S after the
+    kill is hung (a collective waiting for the dead rank): the test fails."""
     launcher = subprocess.Popen(
         command,
         cwd=cwd,
@@ -221,9 +222,13 @@ def kill_rank_after(
     workers = _workers(launcher)
     assert rank in workers, f"no rank {rank} among {workers}"
     os.kill(workers[rank], signal.SIGKILL)
-    killed = time.monotonic()
-    stdout, stderr = launcher.communicate(timeout=ENDS_WITHIN_S)
-    return launcher.returncode, stdout, stderr, time.monotonic() - killed
+    try:
+        stdout, stderr = launcher.communicate(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        launcher.communicate()
+        pytest.fail(f"the job did not end after rank {rank} was killed: hung")
+    return launcher.returncode, stdout, stderr
 
 
 @pytest.fixture(scope="module")
@@ -236,10 +241,10 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_it(
     work: Path, uninterrupted_paper_search: Path
 ):
     command = torchrun(2, "search", "--data", "planted.npz", *PAPER, "-o", "cut.bmg")
-    code, _, stderr, took = kill_rank_after(
+    code, _, stderr = kill_rank_after(
         command, work, work / "cut.run" / "log.jsonl", epochs=1, rank=1
     )
-    assert code != 0 and took < ENDS_WITHIN_S
+    assert code != 0
     # Rank 0 says what happened in one line, and keeps its checkpoint.
     assert "rank 0 of 2: the job lost contact with its other processes" in stderr
     assert "internal error" not in stderr  # (torchrun's own traceback follows)
@@ -259,7 +264,7 @@ def test_torchrun_restart_resumes_the_run(work: Path, uninterrupted_paper_search
     command = torchrun(
         2, "search", "--data", "planted.npz", *PAPER, "-o", "again.bmg", restarts=1
     )
-    code, stdout, stderr, _ = kill_rank_after(
+    code, stdout, stderr = kill_rank_after(
         command, work, work / "again.run" / "log.jsonl", epochs=1, rank=0
     )
     assert code == 0, stderr[-3000:]
