@@ -64,6 +64,14 @@ def add_parser(subparsers: Subparsers) -> None:
         metavar="N",
         help=f"pipeline form: timed calls per latency figure (default: {REPEATS})",
     )
+    report.add_argument(
+        "--device",
+        metavar="D",
+        help="pipeline form: where the eager latency is timed, with ONNX Runtime on "
+        "the same hardware (its CUDA provider for a GPU): auto (default: CUDA when a "
+        "GPU really runs, else the CPU), cpu, cuda or cuda:N; the scores are always "
+        "computed on the CPU",
+    )
     report.set_defaults(run=run)
 
 
@@ -77,6 +85,7 @@ def _form(args: argparse.Namespace) -> str:
             ("--search-run", args.search_run),
             ("--onnx", args.onnx),
             ("--repeats", args.repeats),
+            ("--device", args.device),
         )
         if value is not None
     ]
@@ -155,6 +164,7 @@ def pipeline(args: argparse.Namespace) -> int:
         Path(args.onnx),
         resolve_data(data),
         repeats=REPEATS if args.repeats is None else args.repeats,
+        device=args.device or "auto",
     )
     # Drawn before anything is written: a picture that fails leaves no half report.
     pictures = report_pictures(report, search_run, train_run)

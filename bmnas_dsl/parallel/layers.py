@@ -31,6 +31,12 @@ from bmnas_dsl.parallel.world import groups
 _BATCH: ContextVar[tuple[int, int, int] | None] = ContextVar("batch", default=None)
 
 
+def _current_batch() -> tuple[int, int, int] | None:
+    """The global batch being computed, or None. A compiled hypernet (`--compile`, one
+    process only) never has one, and dynamo cannot trace ContextVar.get."""
+    return None if torch.compiler.is_compiling() else _BATCH.get()
+
+
 @contextmanager
 def global_batch(rows: int, start: int, stop: int) -> Iterator[None]:
     """Forward passes in the block compute on rows [start, stop) of a `rows`-row batch."""
@@ -73,7 +79,7 @@ class GlobalDropout(nn.Dropout):
         self.draw = draw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = _BATCH.get()
+        batch = _current_batch()
         if batch is None or not self.training or self.p == 0.0:
             return super().forward(x) if self.draw == "bernoulli" else self._local(x)
         if self.p >= 1.0:
@@ -100,7 +106,7 @@ class GlobalBatchNorm(nn.BatchNorm1d):
     """BatchNorm1d with statistics over the global batch of a distributed forward."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _BATCH.get() is None or not self.training or groups.statistics is None:
+        if _current_batch() is None or not self.training or groups.statistics is None:
             return super().forward(x)
         # In float32 under autocast, as torch's batch norm runs (bf16 sums would not do).
         x = x.float()

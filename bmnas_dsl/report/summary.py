@@ -9,6 +9,7 @@ writes summary.json, report.md and the pictures report.md shows (report/pictures
 
 from __future__ import annotations
 
+import copy
 import json
 import statistics
 import time
@@ -22,11 +23,13 @@ import torch
 from bmnas_dsl.backend.compile import compile_genotype
 from bmnas_dsl.backend.export import TOLERANCE
 from bmnas_dsl.backend.infer import InferError, open_session, run_session
+from bmnas_dsl.backend.runtime import Provider
 from bmnas_dsl.backend.weights import load_weights
 from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.errors import ReportError, TrainError
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.batches import part_rows
+from bmnas_dsl.nn.device import resolve_device
 from bmnas_dsl.nn.metrics import primary_name, scores
 from bmnas_dsl.report.genotypes import analysed, canonical, difference
 from bmnas_dsl.report.pictures import (
@@ -35,6 +38,7 @@ from bmnas_dsl.report.pictures import (
     TRAINING_CURVES,
     draw_pictures,
 )
+from bmnas_dsl.runs.checks import device as device_problem
 from bmnas_dsl.runs.directory import read_genotype
 from bmnas_dsl.runs.layout import BEST_GENOTYPE, GENOTYPE, LOG, METRICS, WEIGHTS
 from bmnas_dsl.runs.log import read_best, read_log
@@ -101,17 +105,42 @@ def median_ms(run: Callable[[], Any], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def _latency(model: torch.nn.Module, session: Any, feeds: dict, repeats: int) -> dict:
-    """Median ms per call at batch 1 and 32, eager vs ORT, each on one thread."""
+def _synchronised(run: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+    """`run` that returns only when a GPU has finished its work (CUDA calls return
+    when the kernels are queued, so an unsynchronised time measures only the launch)."""
+    if device.type != "cuda":
+        return run
+
+    def call() -> Any:
+        result = run()
+        torch.cuda.synchronize(device)
+        return result
+
+    return call
+
+
+def _latency(
+    model: torch.nn.Module,
+    session: Any,
+    feeds: dict,
+    repeats: int,
+    device: torch.device,
+) -> dict:
+    """Median ms per call at batch 1 and 32, eager on `device` vs ORT on its provider,
+    one thread each on the CPU. The inputs are on the device before timing: the figure
+    is the model's, not the copy's."""
     result = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    model = model if device.type == "cpu" else copy.deepcopy(model).to(device)
     try:
         for batch in (1, 32):
             part = {k: v[:batch] for k, v in feeds.items()}
-            tensors = [torch.from_numpy(v) for v in part.values()]
+            tensors = [torch.from_numpy(v).to(device) for v in part.values()]
             with torch.no_grad():
-                eager = median_ms(lambda t=tensors: model(*t), repeats)
+                eager = median_ms(
+                    _synchronised(lambda t=tensors: model(*t), device), repeats
+                )
             ort = median_ms(lambda p=part: session.run(["logits"], p), repeats)
             result[f"batch {batch}"] = {
                 "eager_ms": round(eager, 4),
@@ -123,14 +152,25 @@ def _latency(model: torch.nn.Module, session: Any, feeds: dict, repeats: int) ->
     return result
 
 
+def latency_device(choice: str) -> tuple[torch.device, Provider]:
+    """The torch device of the eager latency (`--device`, nn/device.py) and the ONNX
+    Runtime provider of the same hardware; ReportError, one line, for a bad choice,
+    DeviceError for a device this machine lacks."""
+    problem = device_problem(choice)
+    if problem:
+        raise ReportError(problem)
+    device = resolve_device(choice)
+    return device, "cuda" if device.type == "cuda" else "cpu"
+
+
 def _onnx_session(
-    onnx_path: Path, names: list[str], train_run: Path
+    onnx_path: Path, names: list[str], train_run: Path, provider: Provider = "auto"
 ) -> tuple[Any, str]:
     """An ORT session on the model (one thread) and its provider; ReportError, one
     line, for a missing or unloadable file or a model that does not take the trained
     genotype's inputs."""
     try:
-        session, provider = open_session(onnx_path, "auto", threads=1)
+        session, provider = open_session(onnx_path, provider, threads=1)
         takes = [i.name for i in session.get_inputs()]
         if sorted(takes) != sorted(names):
             raise ReportError(
@@ -160,11 +200,15 @@ def build_report(
     onnx_path: Path,
     bank: FeatureBank,
     repeats: int = 200,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """The report's content; `search_run` None for a genotype no search wrote (a
-    hand-written one): the search rows are then left out."""
+    hand-written one): the search rows are then left out. `device` is where the eager
+    latency is timed (ONNX Runtime on the same hardware); the scores are computed on
+    the CPU, where `bmnas train` records them."""
     if repeats < 1:
         raise ReportError(f"--repeats must be at least 1, not {repeats}")
+    timing_device, provider_choice = latency_device(device)
     genotype = read_genotype(train_run / GENOTYPE, TrainError)
     if search_run is not None:
         check_pairing(search_run, train_run, genotype)
@@ -193,7 +237,7 @@ def build_report(
         }
         for rows in (test[i : i + step] for i in range(0, len(test), step))
     ]
-    session, provider = _onnx_session(onnx_path, names, train_run)
+    session, provider = _onnx_session(onnx_path, names, train_run, provider_choice)
     torch_pieces, ort_pieces = [], []
     for feeds in parts:
         with torch.no_grad():
@@ -236,7 +280,8 @@ def build_report(
                 (ort_logits.argmax(1) == torch_logits.argmax(1)).all()
             ),
         },
-        "latency": _latency(model, session, feeds, repeats),
+        "latency_device": str(timing_device),
+        "latency": _latency(model, session, feeds, repeats, timing_device),
         "genotype": genotype,
     }
 
@@ -265,12 +310,13 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             f"max |Δlogit| {onnx['max_abs_logit_diff']:.1e}",
         ),
     ]
+    where = report.get("latency_device", "cpu")
     for batch, timing in report["latency"].items():
         rows.append(
             (
                 f"latency, {batch}",
                 f"eager {timing['eager_ms']:.3f} ms, ORT {timing['ort_ms']:.3f} ms "
-                f"({timing['speedup']:.2f}x)",
+                f"({timing['speedup']:.2f}x, {where}, ORT {onnx['provider']})",
             )
         )
     return rows

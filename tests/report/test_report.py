@@ -57,9 +57,12 @@ def report(
     search: Path | None = None,
     train: Path | None = None,
     repeats: str = "5",
+    output: str = "report",
+    *extra: str,
 ):
     return run_bmnas_here(
         "report",
+        *extra,
         "--search-run",
         str(search or root / "search"),
         "--train-run",
@@ -67,7 +70,7 @@ def report(
         "--onnx",
         str(root / onnx),
         "-o",
-        str(root / "report"),
+        str(root / output),
         "--repeats",
         repeats,
     )
@@ -277,3 +280,44 @@ def test_report_markdown_escapes_pipes_inside_cells():
     assert rows == ["| ONNX parity | max \\|Δlogit\\| 3.3e-06 |", "| a\\|b | c |"]
     # Unescaped pipes: each row has exactly the three of its two cells.
     assert all(r.replace("\\|", "").count("|") == 3 for r in rows)
+
+
+def test_report_times_the_latency_on_the_device_asked_for(pipeline):
+    result = report(
+        pipeline, "a.onnx", None, None, "3", "cpu_report", "--device", "cpu"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((pipeline / "cpu_report" / "summary.json").read_text())
+    assert summary["latency_device"] == "cpu"
+    assert "CPUExecutionProvider" in summary["onnx"]["provider"]
+    assert re.search(r"latency, batch 1 .*\(\d+\.\d+x, cpu, ORT CPU", result.stdout)
+
+
+def test_report_device_errors_are_one_line_and_write_nothing(pipeline, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for choice, words in (
+        ("cuda", ["--device cuda:"]),
+        ("cuda:1", ["--device cuda:1:"]),
+        ("gpu", ["--device must be auto, cpu, cuda or"]),
+    ):
+        result = report(
+            pipeline, "a.onnx", None, None, "3", "no_report", "--device", choice
+        )
+        assert_one_line_error(result, *words)
+        assert not (pipeline / "no_report").exists()
+    # --device belongs to the pipeline form: with runs to compare it is a usage error.
+    mixed = run_bmnas_here("report", str(pipeline / "train"), "--device", "cpu")
+    assert mixed.returncode == 2 and "--device" in mixed.stderr, mixed.stderr
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device here: the GPU latency runs in benchmarks/gpu_check.py",
+)
+def test_report_latency_on_the_gpu(pipeline):  # pragma: no cover - needs a GPU
+    result = report(
+        pipeline, "a.onnx", None, None, "3", "gpu_report", "--device", "cuda"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((pipeline / "gpu_report" / "summary.json").read_text())
+    assert summary["latency_device"].startswith("cuda")
