@@ -1,7 +1,8 @@
-"""Speed of one search update of the BM-NAS hypernet, against a straightforward version.
+"""Speed of one search update of the BM-NAS hypernet, side by side with a straightforward
+version and, given its code, the authors' released supernet; FLOPs and the fraction of
+this machine's matmul rate each reaches (issue 15, part 3).
 
-What is measured (the issue: "at least 3x faster than the released code with the same
-mathematics"):
+What is measured, every runner on the same data and the same sequence of batches:
 
 * **Ours**: `bmnas_dsl.search.runner.Search._step`, the very code a search runs: the
   batch is gathered from the pooled features, then one update of the weights (training
@@ -9,58 +10,62 @@ mathematics"):
   step -- with the other parameter set frozen (`requires_grad_(False)`), so no gradient
   is computed for it. The `Search` is built on a `FeatureBank` of random data with the
   configuration's features, already pooled to (C_in, L) (position pooling is then the
-  identity), and random labels.
+  identity), and random labels. `--selection paper` (the default here) is the whole
+  supernet, the mathematics of the other runners; `sample` (bmnas search's default)
+  trains one sampled input pair per update, less work, so not comparable.
+* **Ours, bf16** (`--precisions`): the same under `--precision bf16` autocast.
+* **Ours, torch.compile** (`--compile`): the same Search with its hypernet under
+  `torch.compile` (inductor), its first two updates (which compile) timed apart on a
+  cold cache, and the number of updates after which the compile time is paid back.
 * **Straightforward**: the same hypernet written the obvious way, as the authors'
   released code does: every candidate op computed (Zero too, as `zeros_like`, when it is
   in the op pool), every edge mixture written as `torch.stack` and a weighted sum, the
   softmaxes recomputed where they are used, and every update computing the gradients of
   all parameters (weights and architecture) and then stepping one optimiser. The
-  candidate ops, reshape layers and head are the same `bmnas_dsl.nn.layers` classes, so only
-  the hypernet structure and the update differ. Its state is loaded from ours, and a
-  parity check (training mode, so batch statistics, with dropout off since the two draw
-  their masks differently) compares the logits and every gradient before timing.
-* Both use the same optimisers as the search (weights Adam lr 1e-3, weight decay 3e-4;
-  architecture Adam lr 3e-4, betas (0.5, 0.999), weight decay 1e-3), the same data and
-  the same sequence of batch indices. After a warm-up, each repeat runs one architecture
-  step and one weight step of each implementation, the implementation that goes first
-  alternating from repeat to repeat, with the garbage collector off while timing.
-  Reported: the medians in milliseconds, speed-up = straightforward / ours, and the
-  speed-up over the released supernet (159 ms per weight step and 134 ms per
-  architecture step, measured on these machines at the NTU configuration, batch 96, two
-  threads, per the issue; goal: 3x).
-* The reference and the goal apply to `--config ntu --batch 96 --threads 2 --space
-  official --mixing same` only (the issue's conditions).
+  candidate ops, reshape layers and head are the same `bmnas_dsl.nn.layers` classes, so
+  only the hypernet structure and the update differ. Its state is loaded from ours, and
+  a parity check (training mode, so batch statistics, with dropout off since the two
+  draw their masks differently) compares the logits and every gradient before timing.
+* **Released** (`--released-code DIR`, a checkout of github.com/Somedaywilldo/BM-NAS):
+  the authors' own supernet, imported from DIR at run time (never vendored), as their
+  NTU search steps it (benchmarks/released_supernet.py says exactly what).
+* The optimisers are the search's (weights Adam lr 1e-3, weight decay 3e-4; architecture
+  Adam lr 3e-4, betas (0.5, 0.999), weight decay 1e-3). After a warm-up, each repeat
+  runs one architecture step and one weight step of each runner, the runner that goes
+  first rotating from repeat to repeat, with the garbage collector off while timing.
+* FLOPs: torch's FlopCounterMode over one update of each kind (matmuls and
+  convolutions, benchmarks/roofline.py). The roofline: this process's float32 and
+  bfloat16 matmul rate at the reshape layers' shape (batch x L rows, all features'
+  channels, C outputs), measured right after the timing. Reported per runner: median
+  ms per update, GFLOP per weight + architecture pair, GFLOP/s and its fraction of the
+  fp32 roofline (and of its own precision's).
+* Issue 15's goal applies at `--config ntu --batch 96 --threads 2 --space official
+  --mixing same --selection paper` (the defaults): ours at >= 40 % of the fp32
+  roofline, and >= 4x faster than the released supernet side by side.
 * `--config ntu` is the NTU configuration of the paper's best model: eight features
   (video 512, 1024, 2048, 2048; skeleton 128, 256, 1024, 512 channels) pooled to L = 8,
   C = 128, 2 cells of 2 steps, 60 classes. `--space official` is the released code's
-  space (ops Sum, Attention, LinearGLU, ConcatFC, no Zero); `--space paper` adds Zero.
-  Cells take any earlier node as input (cells included).
+  step ops (Sum, Attention, LinearGLU, ConcatFC; its edges choose between Identity and
+  Zero, as ours); `--space paper` adds Zero to the step ops. Cells take any earlier
+  node as input (cells included).
 
 `--profile` adds where the time goes in ours: each stage on its own (batch gather,
 reshape layers, cells and head, forward and backward, optimiser step), the forward time
 of each cell part (candidate ops, edge mixing, projection, norm) and the heaviest torch
 operators. `--prototypes` measures candidate speed-ups of the package, applied here to
 copies (instance patches; the package is untouched), each alone and all together,
-alternating with the unpatched search: dropout masks from `torch.rand_like` instead of
-`bernoulli_`, fused Adam, LinearGLU and ConcatFC with their kernel-1 weight folded when
-x is y (same mixing: cat([a, a]) @ W = a @ (W1 + W2)), and the batch gathered with
-`index_select`.
-
-`--tune-malloc` (a prototype for the whole process, so compare two runs) makes glibc
-keep freed memory for reuse: by default every update unmaps and page-faults in again up
-to tens of MB of activations (hundreds to thousands of minor faults per step, about a
-microsecond each), most with runs of weight steps (epoch alternation).
+alternating with the unpatched search. `--tune-malloc` (a prototype for the whole
+process, so compare two runs) makes glibc keep freed memory for reuse.
 
 Noise: the machine is small and shared. The script measures the CPU share other
-processes took during the timing and warns above 10%. Even on a quiet machine the
-absolute times drift between processes and over minutes (the same weight step measured
-at about 46 and about 56 ms, every phase slower alike, while a compute-bound matmul stays
-put), so compare only figures from the same run: the speed-ups over the straightforward
-version and the prototype gains are measured alternately in one process; the speed-up
-over the released code divides a fixed reference by a figure that drifts.
+processes took during the timing and warns above 10%. Absolute times drift between
+processes and over minutes (2x on these machines), so compare only figures from one
+run: every ratio here is between runners timed alternately in one process, and the
+roofline is measured in the same process.
 
 Usage: python benchmarks/search_step.py [--config ntu] [--batch 96] [--threads 2]
-    [--space official|paper] [--mixing same|separate] [--repeats 20] [--json]
+    [--space official|paper] [--mixing same|separate] [--selection paper|sample]
+    [--precisions fp32 bf16] [--released-code DIR] [--compile] [--repeats 20] [--json]
     [--profile] [--prototypes] [--tune-malloc]
 """
 
@@ -77,6 +82,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 import types
 import warnings
@@ -91,6 +97,7 @@ import torch
 from torch import nn
 
 from bmnas_dsl.data.bank import FeatureBank
+from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.nn.layers import ConcatFC, ConvBNReLU, Head, LinearGLU
 from bmnas_dsl.search.hypernet import make_op
 from bmnas_dsl.search.runner import Search, Training, loss_function
@@ -133,6 +140,7 @@ SPACES = {"official": RELEASED_OPS, "paper": PAPER_OPS}
 # at this fraction of the float32 matmul roofline or better, and this many times faster
 # than the authors' released supernet measured side by side (GOAL_SPEEDUP_STRETCH: the
 # issue's stretch goal).
+RESULTS = Path(__file__).resolve().parent / "results" / "search_step.json"
 GOAL_ROOFLINE = 0.40
 GOAL_SPEEDUP = 4.0
 GOAL_SPEEDUP_STRETCH = 6.0
@@ -813,6 +821,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS),
+        help=f"the JSON written (default: {RESULTS.relative_to(RESULTS.parents[2])})",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--prototypes", action="store_true")
     parser.add_argument(
@@ -861,6 +874,14 @@ def step_flops(runner: Runner, index: tuple[torch.Tensor, torch.Tensor]) -> dict
 def compiled_search(search: Search, batches: list) -> tuple[Search, dict[str, float]]:
     """A copy of `search` whose hypernet runs under torch.compile, and the seconds its
     first architecture and first weight update took (each compiles its graphs)."""
+    # A cold compile, as a user's first run has: an empty inductor cache and no FX
+    # graph or autograd cache (a warm cache hides most of the compile time).
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bmnas-inductor-")
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fx_graph_cache = False
+    functorch_config.enable_autograd_cache = False
     twin = copy.deepcopy(search)
     twin.model = torch.compile(twin.model)  # type: ignore[assignment]
     seconds = {}
@@ -1019,6 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
             "while timing; the figures are not trustworthy",
             file=sys.stderr,
         )
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_path, json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result))
     return 0

@@ -1,0 +1,67 @@
+"""benchmarks/search_step.py on its small configuration: every runner, the FLOP count
+and the roofline fraction are there, the two hypernets agree, and the released
+harness refuses a folder that is not the authors' code in one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def load(monkeypatch, name: str):
+    """A benchmark script as a module (benchmarks/ is not a package)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_reports_flops_and_the_roofline(monkeypatch, capsys, tmp_path):
+    bench = load(monkeypatch, "search_step")
+    argv = ["--config", "mini", "--batch", "8", "--repeats", "2", "--threads", "1"]
+    out = tmp_path / "step.json"
+    assert bench.main([*argv, "--json", "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == result
+    assert set(result["runners"]) == {"ours", "plain", "ours bf16"}
+    assert result["parity_max_abs_diff"]["logits"] < 1e-5
+    assert result["parity_max_abs_diff"]["grads"] < 1e-5
+    m, k, n = result["roofline_shape"]
+    assert (m, k, n) == (8 * 4, 64 + 32 + 48, 16)  # batch x L, all channels, C
+    assert result["roofline_gflops"]["fp32"] > 0
+    ours, plain = result["runners"]["ours"], result["runners"]["plain"]
+    # The straightforward update computes every gradient: more FLOPs than ours.
+    assert plain["gflop"] > ours["gflop"] > 0
+    assert ours["of_fp32_roofline"] == pytest.approx(
+        ours["gflops"] / result["roofline_gflops"]["fp32"], abs=1e-3
+    )
+    assert "goal" not in result  # the goal applies at the issue's conditions only
+
+
+def test_flop_counting_counts_matmuls():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import roofline
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    import torch
+
+    a, b = torch.ones(4, 5), torch.ones(5, 3)
+    assert roofline.count_flops(lambda: a @ b) == 2 * 4 * 5 * 3
+    assert roofline.reshape_shape(96, 8, [512, 1024], 128) == (768, 1536, 128)
+
+
+def test_the_released_harness_refuses_another_folder(monkeypatch, tmp_path):
+    released = load(monkeypatch, "released_supernet")
+    with pytest.raises(SystemExit) as raised:
+        released.load_released(tmp_path)
+    assert "Somedaywilldo/BM-NAS" in str(raised.value)
+    assert "\n" not in str(raised.value)
