@@ -634,6 +634,17 @@ def cell_forward_split(search: Search, index: torch.Tensor, runs: int) -> dict:
     return {label: median(values) for label, values in per_run.items()}
 
 
+# The operators that do the FLOPs FlopCounterMode counts (convolutions and matmuls).
+DENSE = {
+    "aten::mkldnn_convolution",
+    "aten::convolution_backward",
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::baddbmm",
+}
+
+
 def top_operators(runner: Runner, index: torch.Tensor, runs: int, rows: int) -> dict:
     """The torch operators with the most self CPU time, ms per step."""
     from torch.profiler import ProfilerActivity, profile
@@ -649,8 +660,13 @@ def top_operators(runner: Runner, index: torch.Tensor, runs: int, rows: int) -> 
             prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True
         )
         total = sum(e.self_cpu_time_total for e in events) / 1e3 / runs
+        dense = sum(e.self_cpu_time_total for e in events if e.key in DENSE) / 1e3
+        flops = count_flops(lambda kind=kind: runner._step(index, kind == "arch"))
         result[kind] = {
             "total self ms": round(total, 2),
+            # The kernels that do every FLOP FlopCounterMode counts, and their rate.
+            "dense ms": round(dense / runs, 2),
+            "dense gflops": round(achieved(flops, dense / runs), 1),
             "top": [
                 (e.key, round(e.self_cpu_time_total / 1e3 / runs, 2), e.count // runs)
                 for e in events[:rows]
@@ -1077,10 +1093,22 @@ def print_profile(
             out,
         )
     operators = top_operators(search, index, runs, 15)
+    roof = rooflines(
+        reshape_shape(
+            args.batch,
+            search.space.L,
+            [shape[0] for _, shape in search.space.features],
+            search.space.C,
+        )
+    )["fp32"]
     for kind, data in operators.items():
+        share = data["dense ms"] / data["total self ms"]
         print(
             f"Heaviest torch operators, ours, {kind} step "
-            f"(self CPU, {data['total self ms']} ms per step in all)",
+            f"(self CPU, {data['total self ms']} ms per step in all). Convolutions "
+            f"and matmuls: {data['dense ms']} ms ({share:.0%}) at "
+            f"{data['dense gflops']} GFLOP/s, {data['dense gflops'] / roof:.0%} of "
+            f"the fp32 roofline ({roof} GFLOP/s); the rest does no counted FLOP",
             file=out,
         )
         for key, ms, count in data["top"]:
