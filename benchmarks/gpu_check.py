@@ -1,11 +1,18 @@
 """GPU check of issue 3: export two examples, run them with ONNX Runtime's CUDA provider,
 check parity with PyTorch on the GPU, and time ORT-CUDA against torch eager on the GPU at
-batch 1 and 256. Prints a table and writes benchmarks/results/gpu_check.json.
+batch 1, 32 and 1024 (a batch whose inputs exceed MAX_INPUT_BYTES is skipped), with the
+GPU memory each used. Prints a table and writes benchmarks/results/gpu_check.json.
 
-Issues 15 and 16: `bmnas search` and `bmnas train` with `--device` (planted, a few
-epochs), their epoch times against the CPU in the same command; with two GPUs or more,
-`torchrun --nproc-per-node 2 ... --device cuda` (nccl) against one GPU at the same
-global batch (the same genotype, the same losses within 1e-3).
+Issues 15 and 16:
+- `bmnas search` and `bmnas train` with `--device` (planted, a few epochs) in fp32 and
+  `--precision bf16`, their epoch times against the CPU in the same command;
+- the search step at the NTU configuration on the device (benchmarks/search_step.py
+  `--device`): fp32 and bf16, eager and torch.compile, GFLOP/s against the device's own
+  matmul rate, peak GPU memory;
+- a search epoch with the pooled features held on the GPU against copying each batch
+  there (nn/batches.py, RESIDENT_SHARE), the same data and seed: which one pays;
+- with two GPUs or more, `torchrun --nproc-per-node 2 ... --device cuda` (nccl) against
+  one GPU at the same global batch (the same genotype, the same losses within 1e-3).
 
 Meant for a lent GPU machine, in an environment with the `[gpu]` extra
 (`onnxruntime-gpu`) instead of `[cpu]`. `--device cpu --provider cpu` runs the same
@@ -37,7 +44,10 @@ from bmnas_dsl.passes.pipeline import analyse_file
 REPO = Path(__file__).resolve().parent.parent
 
 EXAMPLES = ("ntu_config1", "mmimdb_readme")
-BATCHES = (1, 256)
+BATCHES = (1, 32, 1024)
+# The inputs of one timed batch at most (ntu_config1's video feature alone is 4.3 GB at
+# batch 1024): more on a GPU, whose memory is larger than this CPU dry run's.
+MAX_INPUT_BYTES = {"cuda": 8 << 30, "cpu": 1536 << 20}
 
 
 def compiled(name: str):
@@ -91,16 +101,19 @@ def check_runs(device: str, folder: Path) -> list[dict]:
     """Search and train on `device` and on the CPU; two ranks on two GPUs."""
     rows = []
     data = ["--data", "planted", "--epochs", "4", "--selection", "paper"]
-    for where in dict.fromkeys([device, "cpu"]):
-        name = f"search_{where.replace(':', '_')}"
-        run_cli(["search", *data, "--device", where, "-o", f"{name}.bmg"], folder)
+    cases = [(where, "fp32") for where in dict.fromkeys([device, "cpu"])]
+    if device != "cpu":
+        cases.append((device, "bf16"))
+    for where, precision in cases:
+        name = f"search_{where.replace(':', '_')}_{precision}"
+        kind = ["--device", where, "--precision", precision]
+        run_cli(["search", *data, *kind, "-o", f"{name}.bmg"], folder)
         train = ["train", f"{name}.bmg", "--data", "planted", "--epochs", "4"]
-        run_cli(
-            [*train, "--holdout", "val", "--device", where, "-o", f"t_{name}"], folder
-        )
+        run_cli([*train, "--holdout", "val", *kind, "-o", f"t_{name}"], folder)
         rows.append(
             {
                 "device": where,
+                "precision": precision,
                 "search_epoch_s": epoch_seconds(folder / f"{name}.run"),
                 "search_val_loss": last_log(folder / f"{name}.run")["val_loss"],
                 "train_epoch_s": epoch_seconds(folder / f"t_{name}"),
@@ -109,7 +122,7 @@ def check_runs(device: str, folder: Path) -> list[dict]:
         )
     if device.startswith("cuda") and torch.cuda.device_count() >= 2:
         run_cli(["search", *data, "--device", "cuda", "-o", "two.bmg"], folder, ranks=2)
-        one = last_log(folder / f"search_{device.replace(':', '_')}.run")
+        one = last_log(folder / f"search_{device.replace(':', '_')}_fp32.run")
         two = last_log(folder / "two.run")
         rows.append(
             {
@@ -132,6 +145,12 @@ def check_example(
     model = model.to(device)
     rows = []
     for batch in BATCHES:
+        size = sum(4 * batch * int(np.prod(shape)) for _, shape in module.INPUTS)
+        if size > MAX_INPUT_BYTES[device]:
+            rows.append({"example": name, "batch": batch, "skipped": f"{size} bytes"})
+            continue
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         inputs = [torch.randn(batch, *shape) for _, shape in module.INPUTS]
         feed = {n: x.numpy() for (n, _), x in zip(module.INPUTS, inputs, strict=True)}
         on_device = [x.to(device) for x in inputs]
@@ -163,6 +182,66 @@ def check_example(
                 "torch_eager_ms": eager_ms,
                 "ort_ms": ort_ms,
                 "speedup": eager_ms / ort_ms,
+                "peak_gpu_memory_mib": (
+                    torch.cuda.max_memory_allocated() / 2**20
+                    if device == "cuda"
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def check_search_step(device: str, folder: Path) -> dict:
+    """benchmarks/search_step.py on the device: fp32 and bf16, eager and compiled."""
+    import subprocess
+
+    out = folder / "search_step.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "search_step.py")]
+    command += ["--device", device, "--precisions", "fp32", "bf16", "--compile"]
+    command += ["--repeats", "10", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    step = json.loads(out.read_text())
+    keep = ("device", "roofline_gflops", "runners", "compile_seconds")
+    return {key: step.get(key) for key in (*keep, "peak_gpu_memory_mib")}
+
+
+def check_residency(device: str, epochs: int = 3) -> list[dict]:
+    """Search epochs (NTU shapes, 1,920 rows, batch 96) with the features held on the
+    device against copying each batch there: seconds per epoch and the last loss."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import search_step
+
+    from bmnas_dsl.nn import batches
+
+    space, _ = search_step.make_space("ntu", "official", "same")
+    bank = search_step.random_bank(space, 480, 0)
+    rows = []
+    for share in (batches.RESIDENT_SHARE, 0.0):
+        saved, batches.RESIDENT_SHARE = batches.RESIDENT_SHARE, share
+        try:
+            search = search_step.build_search(bank, space, 96, 0, device=device)
+        finally:
+            batches.RESIDENT_SHARE = saved
+        search.run_epoch()  # warm-up
+        seconds, losses = [], {}
+        for _ in range(epochs):
+            search_step.synchronise()
+            begin = time.perf_counter()
+            losses = search.run_epoch()
+            search_step.synchronise()
+            seconds.append(time.perf_counter() - begin)
+        rows.append(
+            {
+                "features": "held on the device"
+                if search.resident_bytes
+                else "copied per batch",
+                "resident_mib": search.resident_bytes / 2**20,
+                "epoch_s": statistics.median(seconds),
+                "losses": losses,
             }
         )
     return rows
@@ -187,6 +266,19 @@ def main() -> int:
                 name, args.device, args.provider, args.repeats, Path(folder)
             )
         runs = check_runs(args.device, Path(folder))
+        step = check_search_step(args.device, Path(folder))
+    residency = check_residency(args.device)
+    for row in residency:
+        print(
+            f"search epoch, features {row['features']}: {row['epoch_s']:.3f} s "
+            f"(train loss {row['losses'].get('train_loss', float('nan')):.4f})"
+        )
+    for name, row in step["runners"].items():
+        print(
+            f"search step on {step['device']}, {name}: weight {row['weight_ms']} ms, "
+            f"arch {row['arch_ms']} ms, {row['gflops']} GFLOP/s "
+            f"({row['of_own_roofline']:.0%} of its roofline)"
+        )
     for run in runs:
         print(
             "  ".join(
@@ -199,6 +291,9 @@ def main() -> int:
         f"{'eager ms':>9} {'ORT ms':>8} {'speed-up':>8}"
     )
     for r in rows:
+        if "skipped" in r:
+            print(f"{r['example']:<15} {r['batch']:>5} skipped ({r['skipped']})")
+            continue
         print(
             f"{r['example']:<15} {r['batch']:>5} {r['provider']:<22} {r['max_abs_diff']:>9.1e} "
             f"{r['torch_eager_ms']:>9.3f} {r['ort_ms']:>8.3f} {r['speedup']:>7.2f}x"
@@ -212,11 +307,13 @@ def main() -> int:
         },
         "rows": rows,
         "runs": runs,
+        "search_step": step,
+        "residency": residency,
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, json.dumps(report, indent=2) + "\n")
-    parity = all(r["max_abs_diff"] <= 1e-3 for r in rows)
+    parity = all(r["max_abs_diff"] <= 1e-3 for r in rows if "skipped" not in r)
     print(f"parity within 1e-3: {parity}")
     return 0 if parity else 1
 

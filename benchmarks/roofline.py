@@ -29,18 +29,30 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype, repeats: int = 15) -> float:
-    """GFLOP/s of an (m x k) by (k x n) product in `dtype` on this thread count: the
-    median of `repeats` after a warm-up."""
+def matmul_rate(
+    m: int,
+    k: int,
+    n: int,
+    dtype: torch.dtype,
+    repeats: int = 15,
+    device: torch.device | str = "cpu",
+) -> float:
+    """GFLOP/s of an (m x k) by (k x n) product in `dtype` on `device` (on the CPU, at
+    this thread count): the median of `repeats` after a warm-up."""
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(m, k, generator=generator).to(dtype)
-    b = torch.randn(k, n, generator=generator).to(dtype)
+    a = torch.randn(m, k, generator=generator).to(device, dtype)
+    b = torch.randn(k, n, generator=generator).to(device, dtype)
+    cuda = torch.device(device).type == "cuda"
     for _ in range(3):
         torch.mm(a, b)
     seconds = []
     for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
         begin = time.perf_counter()
         torch.mm(a, b)
+        if cuda:  # a CUDA call returns once queued: wait for the product itself
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - begin)
     return 2.0 * m * k * n / statistics.median(seconds) / 1e9
 
@@ -53,13 +65,18 @@ def reshape_shape(
     return batch * L, sum(channels), C
 
 
-def rooflines(shape: tuple[int, int, int], repeats: int = 15) -> dict[str, float]:
-    """The float32 and bfloat16 matmul rates (GFLOP/s) of `shape`, interleaved twice so
-    that a moment of drift does not favour one: the better of the two for each."""
+def rooflines(
+    shape: tuple[int, int, int],
+    repeats: int = 15,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """The float32 and bfloat16 matmul rates (GFLOP/s) of `shape` on `device`,
+    interleaved twice so that a moment of drift does not favour one: the better of the
+    two for each. (On a GPU, float32 matmuls use TF32 where torch is set to.)"""
     rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for _ in range(2):
-        rates["fp32"].append(matmul_rate(*shape, torch.float32, repeats))
-        rates["bf16"].append(matmul_rate(*shape, torch.bfloat16, repeats))
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            rates[name].append(matmul_rate(*shape, dtype, repeats, device))
     return {name: round(max(values), 1) for name, values in rates.items()}
 
 

@@ -145,6 +145,7 @@ GOAL_ROOFLINE = 0.40
 GOAL_SPEEDUP = 4.0
 GOAL_SPEEDUP_STRETCH = 6.0
 ISSUE_CONDITIONS = {
+    "device": "cpu",
     "config": "ntu",
     "batch": 96,
     "threads": 2,
@@ -204,12 +205,14 @@ def build_search(
     seed: int,
     selection: str = "paper",
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> Search:
     training = Training(
         batch_size=batch,
         seed=seed,
         selection=selection,  # type: ignore[arg-type]
         precision=precision,  # type: ignore[arg-type]
+        device=device,
     )
     return Search(bank, space, training, data="random")
 
@@ -355,7 +358,11 @@ class StraightforwardSearch:
         torch.manual_seed(search.training.seed)
         self.model = StraightforwardHypernet(search.space)
         self.model.load_state_dict(search.model.state_dict())
-        self.inputs, self.labels = search.inputs, search.labels
+        self.device = search.device
+        self.model.to(self.device)
+        # On a GPU the whole (small, random) bank is held there, as ours holds it.
+        self.inputs = [torch.as_tensor(x).to(self.device) for x in search.inputs]
+        self.labels = search.labels.to(self.device)
         self.loss = loss_function(search.space.task)
         training = search.training
         self.weight_optimiser = torch.optim.Adam(
@@ -374,6 +381,7 @@ class StraightforwardSearch:
         self.model.train()
         self.weight_optimiser.zero_grad(set_to_none=True)
         self.arch_optimiser.zero_grad(set_to_none=True)
+        index = index.to(self.device)
         inputs = [x[index] for x in self.inputs]
         loss = self.loss(self.model(inputs), self.labels[index])
         loss.backward()
@@ -390,8 +398,8 @@ def parity(search: Search, plain: StraightforwardSearch, index: torch.Tensor) ->
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-    inputs = [x[index] for x in search.inputs]
-    labels = search.labels[index]
+    inputs = [torch.as_tensor(x[index]).to(search.device) for x in search.inputs]
+    labels = search.labels[index].to(search.device)
     logits, grads = [], []
     for model in (ours, theirs):
         model.train()
@@ -472,9 +480,16 @@ def time_runners(
                     before = minor_faults()
                     begin = time.perf_counter()
                     runners[name]._step(index, kind == "arch")
+                    synchronise()
                     times[name][kind].append((time.perf_counter() - begin) * 1e3)
                     faults[name][kind].append(minor_faults() - before)
     return times, faults, foreign_cpu_share(start)
+
+
+def synchronise() -> None:
+    """Wait for the GPU (a CUDA update returns once its kernels are queued)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def median(values: list[float]) -> float:
@@ -834,6 +849,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also time ours with the hypernet under torch.compile (compile time too)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where ours and the straightforward runner compute (cpu, cuda, cuda:N); "
+        "the released code is timed on the CPU only",
+    )
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
@@ -854,6 +875,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--repeats, --batch and --threads must be positive")
     if args.released_code and args.config != "ntu":
         parser.error("--released-code: the released supernet is built for --config ntu")
+    if args.released_code and args.device != "cpu":
+        parser.error("--released-code: the released supernet is timed on the CPU only")
     if "fp32" not in args.precisions:
         args.precisions.insert(0, "fp32")
     return args
@@ -935,14 +958,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     space, spec = make_space(args.config, args.space, args.mixing)
     bank = random_bank(space, args.batch, args.seed)
-    search = build_search(bank, space, args.batch, args.seed, args.selection)
+    search = build_search(
+        bank, space, args.batch, args.seed, args.selection, device=args.device
+    )
     plain = StraightforwardSearch(search)
     batches = batch_indices(search, args.batch, WARMUP + args.repeats, args.seed + 1)
     check = parity(search, plain, batches[0][1])
     runners: dict[str, Runner] = {"ours": search, "plain": plain}
     for precision in args.precisions[1:]:
         runners[f"ours {precision}"] = build_search(
-            bank, space, args.batch, args.seed, args.selection, precision
+            bank, space, args.batch, args.seed, args.selection, precision, args.device
         )
     compile_seconds = None
     if args.compile:
@@ -950,11 +975,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.released_code:
         runners["released"] = released_runner(args, search, space)
     flops = {name: step_flops(runner, batches[0]) for name, runner in runners.items()}
+    if search.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(search.device)
     times, faults, foreign = time_runners(runners, batches, WARMUP)
     roof_shape = reshape_shape(
         args.batch, space.L, [shape[0] for _, shape in space.features], space.C
     )
-    roof = rooflines(roof_shape)
+    roof = rooflines(roof_shape, device=search.device)
     medians = {
         name: {kind: median(values) for kind, values in kinds.items()}
         for name, kinds in times.items()
@@ -984,6 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         "selection": args.selection,
         "batch": args.batch,
         "threads": args.threads,
+        "device": str(search.device),
         "repeats": args.repeats,
         "torch": torch.__version__,
         "malloc_tuned": malloc_tuned,
@@ -1027,6 +1055,10 @@ def main(argv: list[str] | None = None) -> int:
                 else None  # not measured: no --released-code
             ),
         }
+    if search.device.type == "cuda":
+        result["peak_gpu_memory_mib"] = round(
+            torch.cuda.max_memory_allocated(search.device) / 2**20, 1
+        )
     result["minor_faults_per_step"] = {
         kind: statistics.median(values) for kind, values in faults["ours"].items()
     }

@@ -25,6 +25,10 @@ T = TypeVar("T")
 # memory once: a gather from RAM beats one from the page cache (benchmarks/bank_scale.py
 # measures both), and small banks are the common case.
 IN_MEMORY_BYTES = 256 << 20
+# A GPU run holds its in-memory features on the GPU when together they take at most
+# this share of the GPU's free memory: a batch is then an index_select there, with no
+# copy per step (benchmarks/gpu_check.py times both ways). 0 keeps them on the CPU.
+RESIDENT_SHARE = 0.25
 # Features read at a time when a streamed split is scored (validation, test): bounded
 # memory whatever the bank's width (NTU's eight features: 265 rows).
 EVAL_BYTES = 64 << 20
@@ -62,9 +66,10 @@ class Column:
         return self.tensor is None
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
-        """The rows `index` (in that order) as a float32 tensor."""
+        """The rows `index` (in that order) as a float32 tensor, on the device the
+        column is held on (`hold_on_device`), the CPU otherwise."""
         if self.tensor is not None:
-            return self.tensor.index_select(0, index)
+            return self.tensor.index_select(0, index.to(self.tensor.device))
         wanted = index.numpy()
         order = np.argsort(wanted, kind="stable")
         chunk = self.array[wanted[order]]  # ascending: sequential reads
@@ -81,6 +86,30 @@ def columns(arrays: list[np.ndarray | torch.Tensor]) -> list[Column]:
     )
     stream = mapped > IN_MEMORY_BYTES
     return [Column(array, stream) for array in arrays]
+
+
+def fits(needed: int, free: int, share: float) -> bool:
+    """Whether `needed` bytes are at most `share` of `free` bytes."""
+    return needed > 0 and needed <= share * free
+
+
+def hold_on_device(
+    columns: list[Column], device: torch.device, share: float | None = None
+) -> int:
+    """Move the in-memory columns to `device` once when it is a GPU and they fit in
+    `share` (default RESIDENT_SHARE) of its free memory; the bytes moved (0: the
+    batches are copied to the device one at a time, as the streamed columns always
+    are). Gathering is an exact copy either way, so results do not depend on it."""
+    if device.type != "cuda":
+        return 0
+    held = [column for column in columns if column.tensor is not None]
+    needed = sum(column.tensor.numel() * 4 for column in held)  # type: ignore[union-attr]
+    free, _ = torch.cuda.mem_get_info(device)
+    if not fits(needed, free, RESIDENT_SHARE if share is None else share):
+        return 0
+    for column in held:
+        column.tensor = column.tensor.to(device)  # type: ignore[union-attr]
+    return needed
 
 
 def part_rows(shapes: Iterable[tuple[int, ...]]) -> int:

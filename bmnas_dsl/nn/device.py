@@ -78,11 +78,15 @@ def resolve_device(
 
 
 def to_device(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    """`tensors` on `device`: unchanged on the CPU; to a GPU through pinned memory,
-    without blocking (the copy overlaps the step before it)."""
+    """`tensors` on `device`: unchanged on the CPU or when already there (features
+    held on the GPU, nn/batches.py); to a GPU through pinned memory, without blocking
+    (the copy overlaps the step before it)."""
     if device.type == "cpu":
         return tensors
-    return [t.pin_memory().to(device, non_blocking=True) for t in tensors]
+    return [
+        t if t.device == device else t.pin_memory().to(device, non_blocking=True)
+        for t in tensors
+    ]
 
 
 def cuda_rng(device: torch.device) -> dict[str, torch.Tensor]:

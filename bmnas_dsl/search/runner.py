@@ -15,7 +15,7 @@ from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import SearchError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import columns, part_rows, prefetched
+from bmnas_dsl.nn.batches import columns, hold_on_device, part_rows, prefetched
 from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_device
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
@@ -105,6 +105,7 @@ class Search:
         names = [name for name, _ in space.features]
         self.inputs = pool_features(bank, names, space.L)  # (N, C_in, L) each
         self.columns = columns(self.inputs)
+        self.resident_bytes = hold_on_device(self.columns, self.device)
         self.labels = torch.from_numpy(bank.labels)
         self.train_index = torch.from_numpy(bank.indices("train"))
         self.val_index = torch.from_numpy(bank.indices("val"))

@@ -33,7 +33,13 @@ from bmnas_dsl.data.bank import FeatureBank, genotype_problems
 from bmnas_dsl.data.fingerprint import content_hash
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.fileio import write_atomic
-from bmnas_dsl.nn.batches import Column, columns, part_rows, prefetched
+from bmnas_dsl.nn.batches import (
+    Column,
+    columns,
+    hold_on_device,
+    part_rows,
+    prefetched,
+)
 from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_device
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
@@ -93,6 +99,7 @@ class Trainer:
             settings.device, world.local_rank, world.distributed
         )
         self.model.to(self.device)
+        self.resident_bytes = hold_on_device(self.inputs, self.device)
         self.precision = Precision(settings.precision, self.device)
         # What a training step calls: the model, or its DDP wrapper (docs/distributed.md).
         self.network: nn.Module = self.model

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import run_bmnas_here
@@ -15,6 +16,7 @@ from planted_genotypes import planted_pair
 from bmnas_dsl.data.bank import save_bank
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.errors import DeviceError
+from bmnas_dsl.nn import batches
 from bmnas_dsl.nn import device as devices
 from bmnas_dsl.nn.device import CPU, resolve_device, to_device
 from bmnas_dsl.runs.checks import device as check_device
@@ -143,3 +145,37 @@ def test_training_on_the_gpu_writes_weights_the_cpu_loads(bank: Path, tmp_path: 
     weights = load_file(out / "weights.safetensors")
     assert all(t.device.type == "cpu" for t in weights.values())
     assert json.loads((out / "metrics.json").read_text())["test"]["accuracy"] >= 0
+
+
+def test_features_are_held_on_the_gpu_only_when_they_fit():
+    assert batches.fits(100, free=400, share=0.25)
+    assert not batches.fits(101, free=400, share=0.25)
+    assert not batches.fits(0, free=400, share=0.25)  # nothing to hold
+    column = batches.Column(np.arange(12, dtype=np.float32).reshape(4, 3))
+    assert batches.hold_on_device([column], CPU) == 0  # the CPU: nothing moves
+    assert column.tensor.device == CPU
+
+
+def test_batches_already_on_the_device_are_not_copied_again():
+    # A feature held on the GPU gives its batches there; to_device must leave them (a
+    # CUDA tensor cannot be pinned). The meta device stands in for the GPU here.
+    held = torch.empty(3, 2, device="meta")
+    [same] = to_device([held], torch.device("meta"))
+    assert same is held
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine: holding features on the GPU is timed "
+    "against batch copies by benchmarks/gpu_check.py on a GPU machine",
+)
+def test_features_held_on_the_gpu_give_the_same_batches():  # pragma: no cover
+    device = resolve_device("cuda")
+    array = np.random.default_rng(0).standard_normal((50, 4, 3), dtype=np.float32)
+    column = batches.Column(array)
+    index = torch.tensor([7, 3, 41, 3])
+    on_cpu = column.rows(index)
+    assert batches.hold_on_device([column], device, share=1.0) == array.nbytes
+    on_gpu = column.rows(index)
+    assert on_gpu.device == device and torch.equal(on_gpu.cpu(), on_cpu)
+    assert batches.hold_on_device([batches.Column(array)], device, share=0.0) == 0
