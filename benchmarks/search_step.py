@@ -996,10 +996,10 @@ def main(argv: list[str] | None = None) -> int:
             "weight_ms": ms["weight"],
             "arch_ms": ms["arch"],
             "both_ms": round(both, 2),
-            "gflop": round(total / 1e9, 3),
-            "gflops": round(rate, 1),
-            "of_fp32_roofline": round(rate / roof["fp32"], 3),
-            "of_own_roofline": round(rate / roof[precision], 3),
+            "gflop": round(total / 1e9, 6),
+            "gflops": round(rate, 3),
+            "of_fp32_roofline": round(rate / roof["fp32"], 4),
+            "of_own_roofline": round(rate / roof[precision], 4),
         }
     ours = rows["ours"]
     result: dict[str, Any] = {
