@@ -2,8 +2,8 @@
 searched genotype has a cell with inputs a.f3 and b.f2 (the only pair that predicts the
 label). Prints a table and writes benchmarks/results/planted_recovery.json.
 
-    python benchmarks/planted_recovery.py [--seeds 10] [--config small|default]
-                                          [--precision fp32|bf16|fp16]
+    python benchmarks/planted_recovery.py [--seeds 10] [--first-seed 0]
+        [--config small|default] [--precision fp32|bf16|fp16]
 
 `small` is the configuration of tests/search/test_search.py (1 cell, 1 step, C = 16,
 6 epochs, `--selection paper`); `default` is `bmnas search`'s defaults (2 cells, 2 steps,
@@ -41,6 +41,12 @@ PLANTED = {"a.f3", "b.f2"}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds FIRST .. FIRST + SEEDS - 1 (to split the seeds over processes)",
+    )
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--json", default="benchmarks/results/planted_recovery.json")
@@ -48,7 +54,7 @@ def main() -> int:
     knobs, training = CONFIGS[args.config]
     bank = make_planted()
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             text = run_search(
@@ -84,6 +90,7 @@ def main() -> int:
             {
                 "config": args.config,
                 "precision": args.precision,
+                "first_seed": args.first_seed,
                 "rate": rate,
                 "runs": rows,
             },
