@@ -32,8 +32,9 @@ _BATCH: ContextVar[tuple[int, int, int] | None] = ContextVar("batch", default=No
 
 
 def _current_batch() -> tuple[int, int, int] | None:
-    """The global batch being computed, or None. A compiled hypernet (`--compile`, one
-    process only) never has one, and dynamo cannot trace ContextVar.get."""
+    """The global batch being computed, or None. A hypernet under torch.compile (one
+    process: benchmarks/search_step.py --compile) never has one, and dynamo cannot
+    trace ContextVar.get."""
     return None if torch.compiler.is_compiling() else _BATCH.get()
 
 
