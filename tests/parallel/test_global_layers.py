@@ -110,3 +110,12 @@ def test_distribute_layers_keeps_the_state_and_the_function():
         assert torch.equal(model.state_dict()[name], value)
     assert not model.training  # the mode is kept
     assert torch.equal(model(x), expected)
+
+
+def test_the_global_layers_trace_under_torch_compile():
+    """dynamo cannot trace the ContextVar the global batch lives in: under compile (one
+    process only) the layers are the ones they replace, with no graph break."""
+    layer = nn.Sequential(GlobalBatchNorm(4), SearchDropout(0.0)).train()
+    explained = torch._dynamo.explain(layer)(torch.randn(6, 4, 3))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
