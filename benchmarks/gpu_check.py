@@ -16,7 +16,8 @@ Issues 15 and 16:
 
 Meant for a lent GPU machine, in an environment with the `[gpu]` extra
 (`onnxruntime-gpu`) instead of `[cpu]`. `--device cpu --provider cpu` runs the same
-script on the CPU as a dry run (that is how it is tested without a GPU).
+script on the CPU as a dry run; with `--quick` on a tiny budget, which
+tests/parallel/test_gpu_check.py runs (about 30 s).
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ def epoch_seconds(run_dir: Path) -> float:
     return (seconds[-1] - seconds[0]) / max(1, len(seconds) - 1)
 
 
-def check_runs(device: str, folder: Path) -> list[dict]:
+def check_runs(device: str, folder: Path, epochs: int = 4) -> list[dict]:
     """Search and train on `device` and on the CPU; two ranks on two GPUs."""
     rows = []
-    data = ["--data", "planted", "--epochs", "4", "--selection", "paper"]
+    data = ["--data", "planted", "--epochs", str(epochs), "--selection", "paper"]
     cases = [(where, "fp32") for where in dict.fromkeys([device, "cpu"])]
     if device != "cpu":
         cases.append((device, "bf16"))
@@ -108,7 +109,7 @@ def check_runs(device: str, folder: Path) -> list[dict]:
         name = f"search_{where.replace(':', '_')}_{precision}"
         kind = ["--device", where, "--precision", precision]
         run_cli(["search", *data, *kind, "-o", f"{name}.bmg"], folder)
-        train = ["train", f"{name}.bmg", "--data", "planted", "--epochs", "4"]
+        train = ["train", f"{name}.bmg", "--data", "planted", "--epochs", str(epochs)]
         run_cli([*train, "--holdout", "val", *kind, "-o", f"t_{name}"], folder)
         rows.append(
             {
@@ -192,14 +193,17 @@ def check_example(
     return rows
 
 
-def check_search_step(device: str, folder: Path) -> dict:
-    """benchmarks/search_step.py on the device: fp32 and bf16, eager and compiled."""
+def check_search_step(device: str, folder: Path, quick: bool = False) -> dict:
+    """benchmarks/search_step.py on the device: fp32 and bf16, eager and compiled
+    (`quick`: the small configuration, eager only, two repeats)."""
     import subprocess
 
     out = folder / "search_step.json"
     command = [sys.executable, str(REPO / "benchmarks" / "search_step.py")]
-    command += ["--device", device, "--precisions", "fp32", "bf16", "--compile"]
-    command += ["--repeats", "10", "--out", str(out)]
+    command += ["--device", device, "--precisions", "fp32", "bf16"]
+    command += ["--config", "mini", "--repeats", "2"] if quick else ["--compile"]
+    command += [] if quick else ["--repeats", "10"]
+    command += ["--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -209,16 +213,19 @@ def check_search_step(device: str, folder: Path) -> dict:
     return {key: step.get(key) for key in (*keep, "peak_gpu_memory_mib")}
 
 
-def check_residency(device: str, epochs: int = 3) -> list[dict]:
-    """Search epochs (NTU shapes, 1,920 rows, batch 96) with the features held on the
-    device against copying each batch there: seconds per epoch and the last loss."""
+def check_residency(
+    device: str, epochs: int = 3, rows_per_split: int = 960
+) -> list[dict]:
+    """Search epochs (NTU shapes, `rows_per_split` rows each of train and val, batch
+    96) with the features held on the device against copying each batch there:
+    seconds per epoch and the last loss."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import search_step
 
     from bmnas_dsl.nn import batches
 
     space, _ = search_step.make_space("ntu", "official", "same")
-    bank = search_step.random_bank(space, 480, 0)
+    bank = search_step.random_bank(space, rows_per_split // 2, 0)
     rows = []
     for share in (batches.RESIDENT_SHARE, 0.0):
         saved, batches.RESIDENT_SHARE = batches.RESIDENT_SHARE, share
@@ -247,7 +254,7 @@ def check_residency(device: str, epochs: int = 3) -> list[dict]:
     return rows
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--provider", default="cuda", choices=["cuda", "cpu", "auto"])
@@ -255,7 +262,15 @@ def main() -> int:
     parser.add_argument(
         "--json", default=str(REPO / "benchmarks/results/gpu_check.json")
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every part on a tiny budget (how the dry run is tested): 3 repeats, "
+        "2 epochs, the search step's small configuration without compiling",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("torch sees no CUDA device", file=sys.stderr)
         return 1
@@ -265,9 +280,13 @@ def main() -> int:
             rows += check_example(
                 name, args.device, args.provider, args.repeats, Path(folder)
             )
-        runs = check_runs(args.device, Path(folder))
-        step = check_search_step(args.device, Path(folder))
-    residency = check_residency(args.device)
+        runs = check_runs(args.device, Path(folder), 2 if args.quick else 4)
+        step = check_search_step(args.device, Path(folder), args.quick)
+    residency = (
+        check_residency(args.device, 1, 192)
+        if args.quick
+        else check_residency(args.device)
+    )
     for row in residency:
         print(
             f"search epoch, features {row['features']}: {row['epoch_s']:.3f} s "

@@ -1,0 +1,34 @@
+"""The prepared GPU script (benchmarks/gpu_check.py) in its CPU dry run on a tiny
+budget: every part completes and writes its figures, so that a session lent a GPU does
+not spend its device time finding a broken script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+from conftest import REPO
+
+
+def test_the_gpu_script_runs_every_part_on_the_cpu(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check", REPO / "benchmarks" / "gpu_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_check", module)
+    spec.loader.exec_module(module)
+    out = tmp_path / "gpu_check.json"
+    argv = ["--device", "cpu", "--provider", "cpu", "--quick", "--json", str(out)]
+    assert module.main(argv) == 0
+    report = json.loads(out.read_text())
+    timed = [row for row in report["rows"] if "skipped" not in row]
+    assert {row["batch"] for row in timed} >= {1, 32}
+    assert all(row["max_abs_diff"] <= 1e-3 for row in timed)
+    assert [(run["device"], run["precision"]) for run in report["runs"]] == [
+        ("cpu", "fp32")
+    ]
+    assert set(report["search_step"]["runners"]) == {"ours", "plain", "ours bf16"}
+    assert [row["features"] for row in report["residency"]] == ["copied per batch"] * 2
+    assert "parity within 1e-3: True" in capsys.readouterr().out
