@@ -111,12 +111,15 @@ def freezing_costs(data: str, repeats: int = 30) -> dict[str, float]:
     inputs, labels = search.batch(rows)
     search.model.train()
 
-    def architecture_toggle() -> None:
-        for p in search.weights:
+    def backward_with_frozen(frozen: list[torch.nn.Parameter]) -> None:
+        for p in frozen:
             p.requires_grad_(False)
         search.loss(search.model(inputs), labels).backward()
-        for p in search.weights:
+        for p in frozen:
             p.requires_grad_(True)
+
+    def architecture_toggle() -> None:
+        backward_with_frozen(search.weights)
 
     def architecture_grad() -> None:
         loss = search.loss(search.model(inputs), labels)
@@ -126,11 +129,7 @@ def freezing_costs(data: str, repeats: int = 30) -> dict[str, float]:
         search.loss(search.model(inputs), labels).backward()
 
     def weight_toggle() -> None:
-        for p in search.architecture:
-            p.requires_grad_(False)
-        search.loss(search.model(inputs), labels).backward()
-        for p in search.architecture:
-            p.requires_grad_(True)
+        backward_with_frozen(search.architecture)
 
     ways = {
         "arch_toggle_s": architecture_toggle,

@@ -39,13 +39,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import statistics
 import sys
-import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -53,7 +51,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import roofline
 
 # The order their `create_reshape_layers` uses: video four, then skeleton four.
 C_INS = (512, 1024, 2048, 2048, 128, 256, 1024, 512)
@@ -330,13 +330,10 @@ class ReleasedSearch:
 def count_flops(search: ReleasedSearch, index: torch.Tensor) -> dict[str, int]:
     """FLOPs torch counts (matmuls, convolutions, ...) in one weight step and one
     architecture step (both run, so they update the state)."""
-    flops = {}
-    for kind, architecture in (("weight", False), ("arch", True)):
-        counter = FlopCounterMode(display=False)
-        with counter:
-            search._step(index, architecture)
-        flops[kind] = counter.get_total_flops()
-    return flops
+    return {
+        kind: roofline.count_flops(lambda a=architecture: search._step(index, a))
+        for kind, architecture in (("weight", False), ("arch", True))
+    }
 
 
 def random_problem(
@@ -352,15 +349,6 @@ def random_problem(
     return inputs, torch.from_numpy(rng.integers(0, classes, n))
 
 
-def _median_ms(fn: Callable[[], Any], runs: int) -> float:
-    values = []
-    for _ in range(runs):
-        begin = time.perf_counter()
-        fn()
-        values.append((time.perf_counter() - begin) * 1e3)
-    return statistics.median(values)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--released-code", required=True, type=Path)
@@ -369,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     opts = parser.parse_args(argv)
     torch.set_num_threads(opts.threads)
+    import search_step  # beside this file: its timing, shared by both benchmarks
 
     inputs, labels = random_problem(opts.batch)
     search = ReleasedSearch(opts.released_code, inputs, labels)
@@ -380,31 +369,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         pool = rows[rows % 2 == split]
         return pool[torch.randperm(len(pool), generator=generator)[: opts.batch]]
 
-    times: dict[str, list[float]] = {"weight": [], "arch": []}
-    for _ in range(WARMUP):
-        search._step(pick(1), True)
-        search._step(pick(0), False)
-    gc.collect()
-    gc.disable()  # no collection pause inside a timed step
-    try:
-        for _ in range(opts.repeats):
-            for kind, index in (("arch", pick(1)), ("weight", pick(0))):
-                begin = time.perf_counter()
-                search._step(index, kind == "arch")
-                times[kind].append((time.perf_counter() - begin) * 1e3)
-        # Their loop's extras, apart: the dev phase's no-grad forward, and the
-        # scheduler's optimiser state_dict round trip (inside the weight step).
-        val_inputs, val_labels = search.batch(pick(1))
-        extras = {
-            "dev stats forward (no grad)": _median_ms(
-                lambda: search.stats_forward(val_inputs, val_labels), opts.repeats
-            ),
-            "scheduler step + update_optimizer": _median_ms(
-                lambda: search._schedule(opts.batch), opts.repeats
-            ),
-        }
-    finally:
-        gc.enable()
+    # The timing of benchmarks/search_step.py: warm-up, collector off, medians.
+    batches = [(pick(1), pick(0)) for _ in range(WARMUP + opts.repeats)]
+    times, _, _ = search_step.time_runners({"released": search}, batches, WARMUP)
+    # Their loop's extras, apart: the dev phase's no-grad forward, and the scheduler's
+    # optimiser state_dict round trip (inside the weight step).
+    val_inputs, val_labels = search.batch(pick(1))
+    extras = {
+        "dev stats forward (no grad)": search_step.timed_median(
+            lambda: search.stats_forward(val_inputs, val_labels), opts.repeats
+        ),
+        "scheduler step + update_optimizer": search_step.timed_median(
+            lambda: search._schedule(opts.batch), opts.repeats
+        ),
+    }
     flops = count_flops(search, pick(0))
 
     lib = search.lib
@@ -417,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"node ops {lib.STEP_STEP_PRIMITIVES}")
     print(f"{'step':<36}{'ms':>9}{'GFLOP':>9}")
     for kind in ("weight", "arch"):
-        ms = statistics.median(times[kind])
+        ms = statistics.median(times["released"][kind])
         print(f"{kind:<36}{ms:>9.1f}{flops[kind] / 1e9:>9.2f}")
     for name, ms in extras.items():
         print(f"  {name:<34}{ms:>9.2f}")
