@@ -82,7 +82,6 @@ import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 import types
 import warnings
@@ -95,6 +94,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bmnas_dsl.data.bank import FeatureBank
 from bmnas_dsl.fileio import write_atomic
@@ -104,6 +104,7 @@ from bmnas_dsl.search.runner import Search, Training, loss_function
 from bmnas_dsl.search.space import PAPER_OPS, RELEASED_OPS, SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compiling import COMPILE_MODES, cold_compile_cache
 from roofline import achieved, count_flops, reshape_shape, rooflines
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -850,6 +851,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time ours with the hypernet under torch.compile (compile time too)",
     )
     parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=COMPILE_MODES,
+        help="torch.compile's mode with --compile (reduce-overhead: CUDA graphs on a GPU)",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="where ours and the straightforward runner compute (cpu, cuda, cuda:N); "
@@ -910,19 +917,62 @@ def step_flops(runner: Runner, index: tuple[torch.Tensor, torch.Tensor]) -> dict
     }
 
 
-def compiled_search(search: Search, batches: list) -> tuple[Search, dict[str, float]]:
-    """A copy of `search` whose hypernet runs under torch.compile, and the seconds its
-    first architecture and first weight update took (each compiles its graphs)."""
-    # A cold compile, as a user's first run has: an empty inductor cache and no FX
-    # graph or autograd cache (a warm cache hides most of the compile time).
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bmnas-inductor-")
-    import torch._functorch.config as functorch_config
-    import torch._inductor.config as inductor_config
+# aten's random draws: each fills its output with numbers of the generator's stream.
+RANDOM_OPS = {
+    *("uniform_", "bernoulli_", "random_", "normal_", "exponential_", "bernoulli"),
+    *("rand", "rand_like", "randn", "randn_like", "randint", "randint_like"),
+}
 
-    inductor_config.fx_graph_cache = False
-    functorch_config.enable_autograd_cache = False
+
+class _RandomCounter(TorchDispatchMode):
+    """Counts the random numbers drawn (the elements the random ops fill)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if func.overloadpacket.__name__ in RANDOM_OPS:
+            self.numbers += result.numel()
+        return result
+
+
+def random_numbers(runner: Runner, index: tuple[torch.Tensor, torch.Tensor]) -> int:
+    """Random numbers one architecture and one weight update draw (dropout masks),
+    counted on a copy."""
+    twin = copy.deepcopy(runner)
+    val, train = index
+    with _RandomCounter() as counter:
+        twin._step(val, True)
+        twin._step(train, False)
+    return counter.numbers
+
+
+def step_floor(
+    flops: int, numbers: int, roof_gflops: float, runs: int = 9
+) -> dict[str, float]:
+    """What no rewrite of the same mathematics goes below on this CPU, measured now:
+    every counted FLOP at the fp32 roofline, plus drawing the update's random numbers
+    (the CPU generator is a serial Mersenne Twister, and the masks must be the same)."""
+    draw = timed_median(lambda: torch.rand(numbers), runs)
+    return {
+        "flops_at_roofline_ms": round(flops / (roof_gflops * 1e9) * 1e3, 2),
+        "random_numbers": numbers,
+        "random_draw_ms": round(draw, 2),
+        "floor_ms": round(flops / (roof_gflops * 1e9) * 1e3 + draw, 2),
+    }
+
+
+def compiled_search(
+    search: Search, batches: list, mode: str = "default"
+) -> tuple[Search, dict[str, float]]:
+    """A copy of `search` whose hypernet runs under torch.compile in `mode`, and the
+    seconds its first architecture and first weight update took (each compiles its
+    graphs), on a cold cache."""
+    cold_compile_cache()
     twin = copy.deepcopy(search)
-    twin.model = torch.compile(twin.model)  # type: ignore[assignment]
+    twin.model = torch.compile(twin.model, mode=mode)  # type: ignore[assignment]
     seconds = {}
     val, train = batches[0]
     for kind, index in (("arch", val), ("weight", train)):
@@ -971,7 +1021,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     compile_seconds = None
     if args.compile:
-        runners["ours compiled"], compile_seconds = compiled_search(search, batches)
+        runners["ours compiled"], compile_seconds = compiled_search(
+            search, batches, args.compile_mode
+        )
     if args.released_code:
         runners["released"] = released_runner(args, search, space)
     flops = {name: step_flops(runner, batches[0]) for name, runner in runners.items()}
@@ -1029,6 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if compile_seconds is not None:
         result["compile_seconds"] = compile_seconds
+        result["compile_mode"] = args.compile_mode
         gain = ours["both_ms"] - rows["ours compiled"]["both_ms"]
         result["compile_break_even_steps"] = (
             round(sum(compile_seconds.values()) * 1e3 / gain) if gain > 0 else None
@@ -1042,6 +1095,16 @@ def main(argv: list[str] | None = None) -> int:
             released["arch_ms"] / ours["arch_ms"], 2
         )
         result["speedup_vs_released"] = round(released["both_ms"] / ours["both_ms"], 2)
+        if search.device.type == "cpu":
+            floor = step_floor(
+                flops["ours"]["weight"] + flops["ours"]["arch"],
+                random_numbers(search, batches[0]),
+                roof["fp32"],
+            )
+            floor["bound_speedup_vs_released"] = round(
+                released["both_ms"] / floor["floor_ms"], 2
+            )
+            result["floor"] = floor
     conditions = {key: getattr(args, key) for key in ISSUE_CONDITIONS}
     if conditions == ISSUE_CONDITIONS:
         result["goal"] = {
@@ -1199,6 +1262,16 @@ def print_summary(result: dict[str, Any], spec: dict[str, Any], out: Any) -> Non
             f"{result['speedup_vs_released_weight']}x, arch "
             f"{result['speedup_vs_released_arch']}x, both "
             f"{result['speedup_vs_released']}x",
+            file=out,
+        )
+    if "floor" in result:
+        floor = result["floor"]
+        print(
+            f"floor of ours: every counted FLOP at the fp32 roofline "
+            f"{floor['flops_at_roofline_ms']} ms + drawing its "
+            f"{floor['random_numbers']:,} dropout random numbers "
+            f"{floor['random_draw_ms']} ms = {floor['floor_ms']} ms a pair, so at most "
+            f"{floor['bound_speedup_vs_released']}x the released code on this machine now",
             file=out,
         )
     if "compile_seconds" in result:
