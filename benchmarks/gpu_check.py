@@ -1,14 +1,17 @@
 """GPU check of issue 3: export two examples, run them with ONNX Runtime's CUDA provider,
 check parity with PyTorch on the GPU, and time ORT-CUDA against torch eager on the GPU at
 batch 1, 32 and 1024 (a batch whose inputs exceed MAX_INPUT_BYTES is skipped), with the
-GPU memory each used. Prints a table and writes benchmarks/results/gpu_check.json.
+GPU memory each used. Prints a table and writes benchmarks/results/gpu_check.json,
+again after each part (a run cut short by its time limit keeps the parts it finished).
 
 Issues 15 and 16:
 - `bmnas search` and `bmnas train` with `--device` (planted, a few epochs) in fp32 and
   `--precision bf16`, their epoch times against the CPU in the same command;
 - the search step at the NTU configuration on the device (benchmarks/search_step.py
-  `--device`): fp32 and bf16, eager and torch.compile, GFLOP/s against the device's own
-  matmul rate, peak GPU memory;
+  `--device`): fp32 and bf16, eager and torch.compile (with CUDA graphs on a GPU:
+  `reduce-overhead`), GFLOP/s against the device's own matmul rate, peak GPU memory;
+- a `bmnas train` step of ntu_config1 at batch 96 (benchmarks/train_step.py): fp32 and
+  bf16, eager and compiled the same way, with the compiled logits' parity;
 - a search epoch with the pooled features held on the GPU against copying each batch
   there (nn/batches.py, RESIDENT_SHARE), the same data and seed: which one pays;
 - with two GPUs or more, `torchrun --nproc-per-node 2 ... --device cuda` (nccl) against
@@ -193,24 +196,48 @@ def check_example(
     return rows
 
 
-def check_search_step(device: str, folder: Path, quick: bool = False) -> dict:
-    """benchmarks/search_step.py on the device: fp32 and bf16, eager and compiled
-    (`quick`: the small configuration, eager only, two repeats)."""
+def run_benchmark(script: str, args: list[str], out: Path) -> dict:
+    """benchmarks/SCRIPT with `args` in its own process; the JSON it wrote to `out`."""
     import subprocess
 
-    out = folder / "search_step.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "search_step.py")]
-    command += ["--device", device, "--precisions", "fp32", "bf16"]
-    command += ["--config", "mini", "--repeats", "2"] if quick else ["--compile"]
-    command += [] if quick else ["--repeats", "10"]
+    command = [sys.executable, str(REPO / "benchmarks" / script), *args]
     command += ["--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    step = json.loads(out.read_text())
-    keep = ("device", "roofline_gflops", "runners", "compile_seconds")
+    return json.loads(out.read_text())
+
+
+def compile_mode(device: str) -> str:
+    """torch.compile's mode to time: with CUDA graphs on a GPU (their launch savings
+    are what a GPU step of many small kernels needs), inductor alone on the CPU."""
+    return "reduce-overhead" if device.startswith("cuda") else "default"
+
+
+def check_search_step(device: str, folder: Path, quick: bool = False) -> dict:
+    """benchmarks/search_step.py on the device: fp32 and bf16, eager and compiled
+    (`quick`: the small configuration, eager only, two repeats)."""
+    args = ["--device", device, "--precisions", "fp32", "bf16"]
+    if quick:
+        args += ["--config", "mini", "--repeats", "2"]
+    else:
+        args += ["--compile", "--compile-mode", compile_mode(device), "--repeats", "10"]
+    step = run_benchmark("search_step.py", args, folder / "search_step.json")
+    keep = ("device", "roofline_gflops", "runners", "compile_seconds", "compile_mode")
     return {key: step.get(key) for key in (*keep, "peak_gpu_memory_mib")}
+
+
+def check_train_step(device: str, folder: Path, quick: bool = False) -> dict:
+    """benchmarks/train_step.py on the device: a training step of ntu_config1 at batch
+    96, fp32 and bf16, eager and compiled (`quick`: the sum example at batch 8, eager
+    only, two repeats)."""
+    args = ["--device", device, "--precisions", "fp32", "bf16"]
+    if quick:
+        args += ["--example", "sum", "--batch", "8", "--repeats", "2"]
+    else:
+        args += ["--compile-modes", compile_mode(device), "--repeats", "20"]
+    return run_benchmark("train_step.py", args, folder / "train_step.json")
 
 
 def check_residency(
@@ -274,18 +301,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("torch sees no CUDA device", file=sys.stderr)
         return 1
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "onnxruntime_distributions": installed_distributions(),
+        },
+    }
+
+    def keep(part: str, value: object) -> object:
+        # Written after every part: a run stopped by its time limit keeps what it did.
+        report[part] = value
+        write_atomic(out, json.dumps(report, indent=2) + "\n")
+        return value
+
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in EXAMPLES:
             rows += check_example(
                 name, args.device, args.provider, args.repeats, Path(folder)
             )
-        runs = check_runs(args.device, Path(folder), 2 if args.quick else 4)
-        step = check_search_step(args.device, Path(folder), args.quick)
-    residency = (
+        keep("rows", rows)
+        runs = keep(
+            "runs", check_runs(args.device, Path(folder), 2 if args.quick else 4)
+        )
+        step = keep(
+            "search_step", check_search_step(args.device, Path(folder), args.quick)
+        )
+        train = keep(
+            "train_step", check_train_step(args.device, Path(folder), args.quick)
+        )
+    residency = keep(
+        "residency",
         check_residency(args.device, 1, 192)
         if args.quick
-        else check_residency(args.device)
+        else check_residency(args.device),
     )
     for row in residency:
         print(
@@ -297,6 +350,17 @@ def main(argv: list[str] | None = None) -> int:
             f"search step on {step['device']}, {name}: weight {row['weight_ms']} ms, "
             f"arch {row['arch_ms']} ms, {row['gflops']} GFLOP/s "
             f"({row['of_own_roofline']:.0%} of its roofline)"
+        )
+    for name, row in train["runners"].items():
+        print(
+            f"train step of {train['example']} on {train['device']}, {name}: "
+            f"{row['step_ms']} ms ({row['speedup_vs_eager']}x eager"
+            + (
+                f", compiled in {row['compile_seconds']} s"
+                if row["compile_seconds"]
+                else ""
+            )
+            + ")"
         )
     for run in runs:
         print(
@@ -317,21 +381,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['example']:<15} {r['batch']:>5} {r['provider']:<22} {r['max_abs_diff']:>9.1e} "
             f"{r['torch_eager_ms']:>9.3f} {r['ort_ms']:>8.3f} {r['speedup']:>7.2f}x"
         )
-    report = {
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "onnxruntime_distributions": installed_distributions(),
-        },
-        "rows": rows,
-        "runs": runs,
-        "search_step": step,
-        "residency": residency,
-    }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(report, indent=2) + "\n")
     parity = all(r["max_abs_diff"] <= 1e-3 for r in rows if "skipped" not in r)
     print(f"parity within 1e-3: {parity}")
     return 0 if parity else 1

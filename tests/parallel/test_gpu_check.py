@@ -30,5 +30,8 @@ def test_the_gpu_script_runs_every_part_on_the_cpu(monkeypatch, tmp_path, capsys
         ("cpu", "fp32")
     ]
     assert set(report["search_step"]["runners"]) == {"ours", "plain", "ours bf16"}
+    train = report["train_step"]
+    assert set(train["runners"]) == {"fp32 eager", "bf16 eager"}
+    assert all(row["step_ms"] > 0 for row in train["runners"].values())
     assert [row["features"] for row in report["residency"]] == ["copied per batch"] * 2
     assert "parity within 1e-3: True" in capsys.readouterr().out

@@ -67,3 +67,20 @@ def test_the_released_harness_refuses_another_folder(monkeypatch, tmp_path):
         released.load_released(tmp_path)
     assert "Somedaywilldo/BM-NAS" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_the_floor_counts_every_random_number_drawn(monkeypatch):
+    import torch
+
+    bench = load(monkeypatch, "search_step")
+    x = torch.ones(4, 5)
+    with bench._RandomCounter() as counter:
+        torch.rand_like(x).ge_(0.1)  # the search's dropout draw
+        torch.nn.functional.dropout(torch.ones(3, 3), 0.5, True)  # nn.Dropout's
+        torch.rand(7)
+    assert counter.numbers == 20 + 9 + 7
+    floor = bench.step_floor(flops=2 * 10**9, numbers=1000, roof_gflops=100.0, runs=3)
+    assert floor["flops_at_roofline_ms"] == 20.0  # 2 GFLOP at 100 GFLOP/s
+    assert floor["floor_ms"] == pytest.approx(
+        floor["flops_at_roofline_ms"] + floor["random_draw_ms"], abs=0.011
+    )

@@ -1,0 +1,32 @@
+"""benchmarks/train_step.py, the training step timed eager against torch.compile, on a
+small example: the compiled model computes eager's logits, its compile time and the
+FLOPs are reported, and the figures land in the JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+from conftest import REPO
+
+
+def test_a_compiled_training_step_is_timed_against_eager(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "train_step", REPO / "benchmarks" / "train_step.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_step", bench)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "train_step.json"
+    argv = ["--example", "sum", "--batch", "8", "--repeats", "2", "--threads", "1"]
+    argv += ["--precisions", "fp32", "--compile-modes", "default", "--out", str(out)]
+    assert bench.main(argv) == 0
+    result = json.loads(out.read_text())
+    eager, compiled = result["runners"]["fp32 eager"], result["runners"]["fp32 default"]
+    assert eager["compile_seconds"] is None and compiled["compile_seconds"] > 0
+    assert eager["speedup_vs_eager"] == 1.0
+    assert compiled["step_ms"] > 0 and result["gflop_per_step"] > 0
+    assert result["compiled_logits_max_abs_diff"]["fp32 default"] < 1e-5
+    assert "fp32 default: logits within" in capsys.readouterr().out
