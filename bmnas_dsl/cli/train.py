@@ -20,7 +20,7 @@ from bmnas_dsl.cli.knobs import add_device, add_knob, add_precision, add_threads
 from bmnas_dsl.cli.launch import continues_after_restart, machine_settings
 from bmnas_dsl.errors import TrainError
 from bmnas_dsl.parallel.world import backend_device, from_environment, joined
-from bmnas_dsl.runs.checks import without_machine_settings
+from bmnas_dsl.runs.checks import COMPILE_MODES, without_machine_settings
 from bmnas_dsl.runs.directory import existing_run
 from bmnas_dsl.runs.layout import GENOTYPE, SETTINGS
 from bmnas_dsl.train.settings import TrainSettings
@@ -102,6 +102,16 @@ def add_knobs(train: argparse.ArgumentParser) -> None:
         "score val each epoch, test untouched (for choosing settings)",
     )
     add_precision(train, defaults.precision)
+    add_knob(
+        train,
+        "--compile",
+        choices=COMPILE_MODES,
+        default=defaults.compile,
+        help="train the network under torch.compile in this mode (reduce-overhead: "
+        "with CUDA graphs on a GPU); it compiles at the first step (about 10-30 s on "
+        "a CPU) and pays on some networks only (docs/performance.md, 'Training "
+        "step'); a run setting: dropout then draws from inductor's generator",
+    )
     add_threads(train)
     add_device(train)
 
@@ -115,6 +125,7 @@ def settings_of(args: argparse.Namespace) -> TrainSettings:
         weight_decay=args.weight_decay,
         holdout=args.holdout,
         precision=args.precision,
+        compile=args.compile,
         threads=args.threads,
         device=args.device or "auto",
     )

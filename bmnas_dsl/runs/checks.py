@@ -76,6 +76,8 @@ def device(value: object) -> str | None:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # nn/precision.py
+# `bmnas train --compile`: off, or a torch.compile mode (nn/compiling.py).
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 
 
 def without_machine_settings(settings: Settings) -> Settings:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,7 @@ from bmnas_dsl.nn.batches import (
     part_rows,
     prefetched,
 )
+from bmnas_dsl.nn.compiling import compile_failures, compiled
 from bmnas_dsl.nn.device import cuda_rng, resolve_device, set_cuda_rng, to_device
 from bmnas_dsl.nn.losses import loss_function
 from bmnas_dsl.nn.metrics import primary_name, scores
@@ -101,8 +103,16 @@ class Trainer:
         self.model.to(self.device)
         self.resident_bytes = hold_on_device(self.inputs, self.device)
         self.precision = Precision(settings.precision, self.device)
-        # What a training step calls: the model, or its DDP wrapper (docs/distributed.md).
-        self.network: nn.Module = self.model
+        # What a training step calls: the model, compiled or not, or its DDP wrapper
+        # (docs/distributed.md).
+        self.network: nn.Module = compiled(self.model, settings.compile)
+        if world.distributed and settings.compile != "off":
+            # The global batch norm's batch lookup is skipped while compiling
+            # (parallel/layers.py): a compiled rank would normalise by its own slice.
+            raise TrainError(
+                f"--compile {settings.compile} runs in one process only: under torchrun "
+                "the batch norm of the global batch is not compiled; drop --compile"
+            )
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -149,11 +159,12 @@ class Trainer:
                 value = float(total(loss.detach(), self.world)) / self.world.size
             else:
                 (labels,) = to_device([self.labels[index]], self.device)
-                with self.precision.autocast():
-                    loss = self.loss(self.model(*inputs), labels)
+                with self.precision.autocast(), self.compiling():
+                    loss = self.loss(self.network(*inputs), labels)
                 value = float(loss.detach())
             check_loss(value, where)
-            self.precision.scaled(loss).backward()
+            with self.compiling():
+                self.precision.scaled(loss).backward()
             self.precision.step(
                 self.optimiser, partial(check_gradients, self.named, where)
             )
@@ -163,6 +174,10 @@ class Trainer:
         # A step can overflow a weight without a NaN loss yet: never checkpoint that.
         check_tensors(self.named, f"epoch {self.epoch + 1}", "the weight")
         return {"train_loss": sum(losses) / len(losses)}
+
+    def compiling(self) -> AbstractContextManager[None]:
+        """Where a compiled network compiles: its failure as one line."""
+        return compile_failures(TrainError, self.settings.compile)
 
     def _distributed_loss(
         self, index: torch.Tensor, inputs: list[torch.Tensor]
@@ -356,6 +371,9 @@ def _check_resumable(run_dir: Path, record: dict[str, Any]) -> None:
         "settings": "settings",
         "data_sha256": "data",
     }
+    if isinstance(started.get("settings"), dict):
+        # A setting added since the run started (--compile) had its default then.
+        started["settings"] = {**asdict(TrainSettings()), **started["settings"]}
     for key, what in what_of.items():
         # Runs written before the data hash was recorded are trusted on that point.
         if key == "data_sha256" and key not in started:

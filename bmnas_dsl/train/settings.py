@@ -23,6 +23,7 @@ class TrainSettings:
     threads: int | None = None
     device: str = "auto"  # the machine's: nn/device.py
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # nn/precision.py
+    compile: str = "off"  # nn/compiling.py: off or a torch.compile mode
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, each naming its flag (empty when fine)."""
@@ -37,4 +38,5 @@ class TrainSettings:
             checks.optional_threads(self.threads),
             checks.device(self.device),
             checks.choice("--precision", self.precision, checks.PRECISIONS),
+            checks.choice("--compile", self.compile, checks.COMPILE_MODES),
         )
