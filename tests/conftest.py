@@ -154,3 +154,26 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+def load_benchmark(monkeypatch: pytest.MonkeyPatch, name: str):
+    """benchmarks/NAME.py as a module (benchmarks/ is not a package; its scripts import
+    each other, so the folder goes on sys.path for the test)."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def mfeat():
+    """The default mfeat bank (fou + zer), prepared once for the session."""
+    from bmnas_dsl.data.resolve import resolve_data
+
+    return resolve_data("mfeat")

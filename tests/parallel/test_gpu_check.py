@@ -4,21 +4,13 @@ not spend its device time finding a broken script."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def test_the_gpu_script_runs_every_part_on_the_cpu(monkeypatch, tmp_path, capsys):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "gpu_check", REPO / "benchmarks" / "gpu_check.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "gpu_check", module)
-    spec.loader.exec_module(module)
+    module = load_benchmark(monkeypatch, "gpu_check")
     out = tmp_path / "gpu_check.json"
     argv = ["--device", "cpu", "--provider", "cpu", "--quick", "--json", str(out)]
     assert module.main(argv) == 0

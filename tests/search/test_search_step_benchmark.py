@@ -4,28 +4,15 @@ harness refuses a folder that is not the authors' code in one line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
 import pytest
-from conftest import REPO
-
-
-def load(monkeypatch, name: str):
-    """A benchmark script as a module (benchmarks/ is not a package)."""
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        name, REPO / "benchmarks" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
+from conftest import REPO, load_benchmark
 
 
 def test_the_benchmark_reports_flops_and_the_roofline(monkeypatch, capsys, tmp_path):
-    bench = load(monkeypatch, "search_step")
+    bench = load_benchmark(monkeypatch, "search_step")
     argv = ["--config", "mini", "--batch", "8", "--repeats", "2", "--threads", "1"]
     out = tmp_path / "step.json"
     assert bench.main([*argv, "--json", "--out", str(out)]) == 0
@@ -62,7 +49,7 @@ def test_flop_counting_counts_matmuls():
 
 
 def test_the_released_harness_refuses_another_folder(monkeypatch, tmp_path):
-    released = load(monkeypatch, "released_supernet")
+    released = load_benchmark(monkeypatch, "released_supernet")
     with pytest.raises(SystemExit) as raised:
         released.load_released(tmp_path)
     assert "Somedaywilldo/BM-NAS" in str(raised.value)
@@ -72,7 +59,7 @@ def test_the_released_harness_refuses_another_folder(monkeypatch, tmp_path):
 def test_the_floor_counts_every_random_number_drawn(monkeypatch):
     import torch
 
-    bench = load(monkeypatch, "search_step")
+    bench = load_benchmark(monkeypatch, "search_step")
     x = torch.ones(4, 5)
     with bench._RandomCounter() as counter:
         torch.rand_like(x).ge_(0.1)  # the search's dropout draw

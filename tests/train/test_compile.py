@@ -10,9 +10,8 @@ import json
 import pytest
 import torch
 from conftest import run_bmnas_here
-from test_train import MFEAT_GENOTYPE
+from test_train import MFEAT_GENOTYPE, interrupted_training
 
-from bmnas_dsl.data.resolve import resolve_data
 from bmnas_dsl.parallel.world import World
 from bmnas_dsl.runs.layout import METRICS, SETTINGS, WEIGHTS
 from bmnas_dsl.train import runner
@@ -20,11 +19,6 @@ from bmnas_dsl.train.runner import Trainer, TrainError, train_genotype
 from bmnas_dsl.train.settings import TrainSettings
 
 COMPILED = TrainSettings(epochs=3, threads=1, seed=3, compile="default")
-
-
-@pytest.fixture(scope="module")
-def mfeat():
-    return resolve_data("mfeat")
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +65,7 @@ def test_a_compiled_run_is_deterministic_and_resumes_to_the_same_weights(
     assert (tmp_path / "again" / WEIGHTS).read_bytes() == (
         run_dir / WEIGHTS
     ).read_bytes()
-    original = Trainer.run_epoch
-
-    def interrupted(self, tick):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, tick)
-
-    monkeypatch.setattr(Trainer, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train_genotype(
-            MFEAT_GENOTYPE, mfeat, COMPILED, tmp_path / "cut", show_progress=False
-        )
-    monkeypatch.setattr(Trainer, "run_epoch", original)
+    interrupted_training(monkeypatch, mfeat, COMPILED, tmp_path / "cut", epochs=2)
     resumed = train_genotype(
         MFEAT_GENOTYPE,
         mfeat,
@@ -109,17 +91,7 @@ def test_the_mode_is_checked_and_a_resume_keeps_it(compiled_run, tmp_path):
 
 def test_a_run_from_before_the_setting_resumes_as_eager(mfeat, tmp_path, monkeypatch):
     settings = TrainSettings(epochs=2, threads=1)
-    original = Trainer.run_epoch
-
-    def interrupted(self, tick):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, tick)
-
-    monkeypatch.setattr(Trainer, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train_genotype(MFEAT_GENOTYPE, mfeat, settings, tmp_path, show_progress=False)
-    monkeypatch.setattr(Trainer, "run_epoch", original)
+    interrupted_training(monkeypatch, mfeat, settings, tmp_path, epochs=1)
     path = tmp_path / SETTINGS
     record = json.loads(path.read_text())
     del record["settings"]["compile"]  # as a run of an earlier version wrote it

@@ -12,7 +12,6 @@ from conftest import REPO, run_bmnas_here
 
 from bmnas_dsl.backend.loader import import_generated
 from bmnas_dsl.data.bank import FeatureBank, save_bank
-from bmnas_dsl.data.resolve import resolve_data
 from bmnas_dsl.nn import metrics
 from bmnas_dsl.nn.numeric import NumericError, check_gradients, check_tensors
 from bmnas_dsl.runs.layout import CHECKPOINT, LOG, METRICS, MODULE, WEIGHTS
@@ -98,6 +97,22 @@ def multilabel_bank(n: int = 400, seed: int = 0) -> FeatureBank:
     )
 
 
+def interrupted_training(monkeypatch, bank, settings, run_dir, epochs: int) -> None:
+    """Train MFEAT_GENOTYPE into `run_dir` and stop it (Ctrl-C) after `epochs` epochs,
+    their checkpoint written."""
+    original = Trainer.run_epoch
+
+    def interrupted(self, tick):
+        if self.epoch == epochs:
+            raise KeyboardInterrupt
+        return original(self, tick)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "run_epoch", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train_genotype(MFEAT_GENOTYPE, bank, settings, run_dir, show_progress=False)
+
+
 # -- metrics -------------------------------------------------------------------------
 
 
@@ -134,11 +149,6 @@ def test_multilabel_f1_threshold_is_a_logit_of_zero():
 
 
 # -- training on real data -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mfeat():
-    return resolve_data("mfeat")
 
 
 @pytest.fixture(scope="module")
@@ -288,20 +298,8 @@ def test_resume_after_an_interruption_gives_the_same_weights(
     whole = train_genotype(
         MFEAT_GENOTYPE, mfeat, settings, tmp_path / "whole", show_progress=False
     )
-    original = Trainer.run_epoch
-
-    def interrupted(self, tick):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, tick)
-
-    monkeypatch.setattr(Trainer, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train_genotype(
-            MFEAT_GENOTYPE, mfeat, settings, tmp_path / "cut", show_progress=False
-        )
+    interrupted_training(monkeypatch, mfeat, settings, tmp_path / "cut", epochs=2)
     assert not (tmp_path / "cut" / METRICS).exists()
-    monkeypatch.setattr(Trainer, "run_epoch", original)
     again = train_genotype(
         MFEAT_GENOTYPE,
         mfeat,

@@ -4,21 +4,13 @@ FLOPs are reported, and the figures land in the JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def test_a_compiled_training_step_is_timed_against_eager(monkeypatch, tmp_path, capsys):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "train_step", REPO / "benchmarks" / "train_step.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_step", bench)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark(monkeypatch, "train_step")
     out = tmp_path / "train_step.json"
     argv = ["--example", "sum", "--batch", "8", "--repeats", "2", "--threads", "1"]
     argv += ["--precisions", "fp32", "--compile-modes", "default", "--out", str(out)]
