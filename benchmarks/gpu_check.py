@@ -14,6 +14,9 @@ Issues 15 and 16:
   bf16, eager and compiled the same way, with the compiled logits' parity;
 - a search epoch with the pooled features held on the GPU against copying each batch
   there (nn/batches.py, RESIDENT_SHARE), the same data and seed: which one pays;
+- the planted recovery on the device (benchmarks/planted_recovery.py, the small
+  configuration, 5 seeds) in fp32 and bf16: issue 15's "every device and precision
+  passes the planted recovery test";
 - with two GPUs or more, `torchrun --nproc-per-node 2 ... --device cuda` (nccl) against
   one GPU at the same global batch (the same genotype, the same losses within 1e-3).
 
@@ -197,11 +200,12 @@ def check_example(
 
 
 def run_benchmark(script: str, args: list[str], out: Path) -> dict:
-    """benchmarks/SCRIPT with `args` in its own process; the JSON it wrote to `out`."""
+    """benchmarks/SCRIPT with `args` in its own process; the JSON it wrote to `out`
+    (given as `--out OUT` unless `args` name it)."""
     import subprocess
 
     command = [sys.executable, str(REPO / "benchmarks" / script), *args]
-    command += ["--out", str(out)]
+    command += [] if str(out) in args else ["--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -238,6 +242,29 @@ def check_train_step(device: str, folder: Path, quick: bool = False) -> dict:
     else:
         args += ["--compile-modes", compile_mode(device), "--repeats", "20"]
     return run_benchmark("train_step.py", args, folder / "train_step.json")
+
+
+def check_planted(device: str, folder: Path, quick: bool = False) -> list[dict]:
+    """The planted recovery on the device (benchmarks/planted_recovery.py, the test's
+    small configuration): fp32 and bf16, 5 seeds each (`quick`: fp32, 1 seed)."""
+    rows = []
+    for precision in ("fp32",) if quick else ("fp32", "bf16"):
+        out = folder / f"planted_{precision}.json"
+        args = ["--device", device, "--precision", precision, "--seeds"]
+        args += ["1" if quick else "5", "--json", str(out)]
+        found = run_benchmark("planted_recovery.py", args, out)
+        seeds = len(found["runs"])
+        rows.append(
+            {
+                "device": found["device"],
+                "precision": precision,
+                "recovered": f"{round(found['rate'] * seeds)} of {seeds}",
+                "seconds_per_search": round(
+                    sum(r["seconds"] for r in found["runs"]) / seeds, 1
+                ),
+            }
+        )
+    return rows
 
 
 def check_residency(
@@ -334,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         train = keep(
             "train_step", check_train_step(args.device, Path(folder), args.quick)
         )
+        planted = keep("planted", check_planted(args.device, Path(folder), args.quick))
     residency = keep(
         "residency",
         check_residency(args.device, 1, 192)
@@ -361,6 +389,11 @@ def main(argv: list[str] | None = None) -> int:
                 else ""
             )
             + ")"
+        )
+    for row in planted:
+        print(
+            f"planted recovery on {row['device']}, {row['precision']}: "
+            f"{row['recovered']} seeds ({row['seconds_per_search']} s a search)"
         )
     for run in runs:
         print(

@@ -3,12 +3,13 @@ searched genotype has a cell with inputs a.f3 and b.f2 (the only pair that predi
 label). Prints a table and writes benchmarks/results/planted_recovery.json.
 
     python benchmarks/planted_recovery.py [--seeds 10] [--first-seed 0]
-        [--config small|default] [--precision fp32|bf16|fp16]
+        [--config small|default] [--precision fp32|bf16|fp16] [--device auto|cpu|cuda]
 
 `small` is the configuration of tests/search/test_search.py (1 cell, 1 step, C = 16,
 6 epochs, `--selection paper`); `default` is `bmnas search`'s defaults (2 cells, 2 steps,
 C = 32, 30 epochs).
-One thread: on a shared machine, OpenMP threads that wait for a busy core make runs
+`--device` as `bmnas search`'s (auto: CUDA when a GPU really runs); the JSON records the
+device used. One thread: on a shared machine, OpenMP threads that wait for a busy core make runs
 erratic.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from bmnas_dsl.data.planted import make_planted
 from bmnas_dsl.fileio import write_atomic
 from bmnas_dsl.lang.parser import parse
+from bmnas_dsl.nn.device import resolve_device
 from bmnas_dsl.runs.checks import PRECISIONS
 from bmnas_dsl.search.runner import Training, run_search, space_for
 
@@ -38,7 +40,7 @@ CONFIGS = {
 PLANTED = {"a.f3", "b.f2"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
@@ -49,8 +51,10 @@ def main() -> int:
     )
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--json", default="benchmarks/results/planted_recovery.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    device = str(resolve_device(args.device))
     knobs, training = CONFIGS[args.config]
     bank = make_planted()
     rows = []
@@ -60,7 +64,13 @@ def main() -> int:
             text = run_search(
                 bank,
                 space_for(bank, **knobs),
-                Training(seed=seed, threads=1, precision=args.precision, **training),
+                Training(
+                    seed=seed,
+                    threads=1,
+                    precision=args.precision,
+                    device=device,
+                    **training,
+                ),
                 "planted",
                 Path(folder),
                 "planted.bmg",
@@ -79,7 +89,7 @@ def main() -> int:
         )
     rate = sum(r["recovered"] for r in rows) / len(rows)
     print(
-        f"config {args.config}, {args.precision}: recovered {rate:.0%} of "
+        f"config {args.config}, {args.precision} on {device}: recovered {rate:.0%} of "
         f"{len(rows)} seeds"
     )
     out = Path(args.json)
@@ -90,6 +100,7 @@ def main() -> int:
             {
                 "config": args.config,
                 "precision": args.precision,
+                "device": device,
                 "first_seed": args.first_seed,
                 "rate": rate,
                 "runs": rows,

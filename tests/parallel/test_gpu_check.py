@@ -25,5 +25,8 @@ def test_the_gpu_script_runs_every_part_on_the_cpu(monkeypatch, tmp_path, capsys
     train = report["train_step"]
     assert set(train["runners"]) == {"fp32 eager", "bf16 eager"}
     assert all(row["step_ms"] > 0 for row in train["runners"].values())
+    [planted] = report["planted"]
+    assert (planted["device"], planted["precision"]) == ("cpu", "fp32")
+    assert planted["recovered"] == "1 of 1"  # a.f3 + b.f2, as the search test finds
     assert [row["features"] for row in report["residency"]] == ["copied per batch"] * 2
     assert "parity within 1e-3: True" in capsys.readouterr().out
