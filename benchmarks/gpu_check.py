@@ -23,7 +23,8 @@ Issues 15 and 16:
 Meant for a lent GPU machine, in an environment with the `[gpu]` extra
 (`onnxruntime-gpu`) instead of `[cpu]`. `--device cpu --provider cpu` runs the same
 script on the CPU as a dry run; with `--quick` on a tiny budget, which
-tests/parallel/test_gpu_check.py runs (about 30 s).
+tests/parallel/test_gpu_check.py runs (about 40 s). `--parts` runs some parts only (a
+machine whose commands are time-limited takes the script in two commands).
 """
 
 from __future__ import annotations
@@ -308,6 +309,100 @@ def check_residency(
     return rows
 
 
+def print_onnx(rows: list[dict]) -> None:
+    print(
+        f"{'example':<15} {'batch':>5} {'provider':<22} {'max|diff|':>9} "
+        f"{'eager ms':>9} {'ORT ms':>8} {'speed-up':>8}"
+    )
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['example']:<15} {r['batch']:>5} skipped ({r['skipped']})")
+            continue
+        print(
+            f"{r['example']:<15} {r['batch']:>5} {r['provider']:<22} "
+            f"{r['max_abs_diff']:>9.1e} {r['torch_eager_ms']:>9.3f} "
+            f"{r['ort_ms']:>8.3f} {r['speedup']:>7.2f}x"
+        )
+
+
+def print_runs(runs: list[dict]) -> None:
+    for run in runs:
+        print(
+            "  ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in run.items()
+            )
+        )
+
+
+def print_search_step(step: dict) -> None:
+    for name, row in step["runners"].items():
+        print(
+            f"search step on {step['device']}, {name}: weight {row['weight_ms']} ms, "
+            f"arch {row['arch_ms']} ms, {row['gflops']} GFLOP/s "
+            f"({row['of_own_roofline']:.0%} of its roofline)"
+        )
+
+
+def print_train_step(train: dict) -> None:
+    for name, row in train["runners"].items():
+        compiled_in = row["compile_seconds"]
+        print(
+            f"train step of {train['example']} on {train['device']}, {name}: "
+            f"{row['step_ms']} ms ({row['speedup_vs_eager']}x eager"
+            + (f", compiled in {compiled_in} s" if compiled_in else "")
+            + ")"
+        )
+
+
+def print_planted(planted: list[dict]) -> None:
+    for row in planted:
+        print(
+            f"planted recovery on {row['device']}, {row['precision']}: "
+            f"{row['recovered']} seeds ({row['seconds_per_search']} s a search)"
+        )
+
+
+def print_residency(residency: list[dict]) -> None:
+    for row in residency:
+        print(
+            f"search epoch, features {row['features']}: {row['epoch_s']:.3f} s "
+            f"(train loss {row['losses'].get('train_loss', float('nan')):.4f})"
+        )
+
+
+def parts(args: argparse.Namespace, folder: Path) -> dict[str, tuple]:
+    """Each part: (what it measures, how it prints)."""
+    device, quick = args.device, args.quick
+
+    def onnx() -> list[dict]:
+        rows = []
+        for name in EXAMPLES:
+            rows += check_example(name, device, args.provider, args.repeats, folder)
+        return rows
+
+    def residency() -> list[dict]:
+        return check_residency(device, 1, 192) if quick else check_residency(device)
+
+    return {
+        "onnx": (onnx, print_onnx),
+        "runs": (lambda: check_runs(device, folder, 2 if quick else 4), print_runs),
+        "search_step": (
+            lambda: check_search_step(device, folder, quick),
+            print_search_step,
+        ),
+        "train_step": (
+            lambda: check_train_step(device, folder, quick),
+            print_train_step,
+        ),
+        "planted": (lambda: check_planted(device, folder, quick), print_planted),
+        "residency": (residency, print_residency),
+    }
+
+
+PART_NAMES = ("onnx", "runs", "search_step", "train_step", "planted", "residency")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
@@ -321,6 +416,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every part on a tiny budget (how the dry run is tested): 3 repeats, "
         "2 epochs, the search step's small configuration without compiling",
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PART_NAMES,
+        default=list(PART_NAMES),
+        help="the parts to run (default: all), so that a run can be split over two "
+        "commands when one command's time is limited; the JSON records each part's "
+        "seconds",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -337,84 +441,23 @@ def main(argv: list[str] | None = None) -> int:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "onnxruntime_distributions": installed_distributions(),
         },
+        "seconds": {},
     }
-
-    def keep(part: str, value: object) -> object:
-        # Written after every part: a run stopped by its time limit keeps what it did.
-        report[part] = value
-        write_atomic(out, json.dumps(report, indent=2) + "\n")
-        return value
-
-    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for name in EXAMPLES:
-            rows += check_example(
-                name, args.device, args.provider, args.repeats, Path(folder)
-            )
-        keep("rows", rows)
-        runs = keep(
-            "runs", check_runs(args.device, Path(folder), 2 if args.quick else 4)
-        )
-        step = keep(
-            "search_step", check_search_step(args.device, Path(folder), args.quick)
-        )
-        train = keep(
-            "train_step", check_train_step(args.device, Path(folder), args.quick)
-        )
-        planted = keep("planted", check_planted(args.device, Path(folder), args.quick))
-    residency = keep(
-        "residency",
-        check_residency(args.device, 1, 192)
-        if args.quick
-        else check_residency(args.device),
-    )
-    for row in residency:
-        print(
-            f"search epoch, features {row['features']}: {row['epoch_s']:.3f} s "
-            f"(train loss {row['losses'].get('train_loss', float('nan')):.4f})"
-        )
-    for name, row in step["runners"].items():
-        print(
-            f"search step on {step['device']}, {name}: weight {row['weight_ms']} ms, "
-            f"arch {row['arch_ms']} ms, {row['gflops']} GFLOP/s "
-            f"({row['of_own_roofline']:.0%} of its roofline)"
-        )
-    for name, row in train["runners"].items():
-        print(
-            f"train step of {train['example']} on {train['device']}, {name}: "
-            f"{row['step_ms']} ms ({row['speedup_vs_eager']}x eager"
-            + (
-                f", compiled in {row['compile_seconds']} s"
-                if row["compile_seconds"]
-                else ""
-            )
-            + ")"
-        )
-    for row in planted:
-        print(
-            f"planted recovery on {row['device']}, {row['precision']}: "
-            f"{row['recovered']} seeds ({row['seconds_per_search']} s a search)"
-        )
-    for run in runs:
-        print(
-            "  ".join(
-                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                for k, v in run.items()
-            )
-        )
-    print(
-        f"{'example':<15} {'batch':>5} {'provider':<22} {'max|diff|':>9} "
-        f"{'eager ms':>9} {'ORT ms':>8} {'speed-up':>8}"
-    )
-    for r in rows:
-        if "skipped" in r:
-            print(f"{r['example']:<15} {r['batch']:>5} skipped ({r['skipped']})")
-            continue
-        print(
-            f"{r['example']:<15} {r['batch']:>5} {r['provider']:<22} {r['max_abs_diff']:>9.1e} "
-            f"{r['torch_eager_ms']:>9.3f} {r['ort_ms']:>8.3f} {r['speedup']:>7.2f}x"
-        )
-    parity = all(r["max_abs_diff"] <= 1e-3 for r in rows if "skipped" not in r)
+        available = parts(args, Path(folder))
+        for name in args.parts:
+            measure, show = available[name]
+            begin = time.perf_counter()
+            report[name] = measure()
+            report["seconds"][name] = round(time.perf_counter() - begin, 1)
+            # Written after every part: a run stopped by its time limit keeps the rest.
+            write_atomic(out, json.dumps(report, indent=2) + "\n")
+            show(report[name])
+            print(f"({name}: {report['seconds'][name]} s)", flush=True)
+    if "onnx" not in report:
+        return 0
+    rows = [r for r in report["onnx"] if "skipped" not in r]
+    parity = all(r["max_abs_diff"] <= 1e-3 for r in rows)
     print(f"parity within 1e-3: {parity}")
     return 0 if parity else 1
 
