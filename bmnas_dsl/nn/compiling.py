@@ -42,7 +42,8 @@ def compile_failures(error: Callable[[str], Exception], mode: str) -> Iterator[N
     try:
         yield
     except TorchDynamoException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise error(
             f"--compile {mode}: torch.compile failed on this machine ({first}); "
             "train without --compile (or with --compile off)"

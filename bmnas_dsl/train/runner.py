@@ -103,9 +103,6 @@ class Trainer:
         self.model.to(self.device)
         self.resident_bytes = hold_on_device(self.inputs, self.device)
         self.precision = Precision(settings.precision, self.device)
-        # What a training step calls: the model, compiled or not, or its DDP wrapper
-        # (docs/distributed.md).
-        self.network: nn.Module = compiled(self.model, settings.compile)
         if world.distributed and settings.compile != "off":
             # The global batch norm's batch lookup is skipped while compiling
             # (parallel/layers.py): a compiled rank would normalise by its own slice.
@@ -113,6 +110,9 @@ class Trainer:
                 f"--compile {settings.compile} runs in one process only: under torchrun "
                 "the batch norm of the global batch is not compiled; drop --compile"
             )
+        # What a training step calls: the model, compiled or not, or its DDP wrapper
+        # (docs/distributed.md).
+        self.network: nn.Module = compiled(self.model, settings.compile)
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
