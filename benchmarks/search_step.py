@@ -15,8 +15,9 @@ What is measured, every runner on the same data and the same sequence of batches
   trains one sampled input pair per update, less work, so not comparable.
 * **Ours, bf16** (`--precisions`): the same under `--precision bf16` autocast.
 * **Ours, torch.compile** (`--compile`): the same Search with its hypernet under
-  `torch.compile` (inductor), its first two updates (which compile) timed apart on a
-  cold cache, and the number of updates after which the compile time is paid back.
+  `torch.compile` (inductor; `--compile-mode reduce-overhead` adds CUDA graphs on a
+  GPU), its first two updates (which compile) timed apart on a cold cache, and the
+  number of updates after which the compile time is paid back.
 * **Straightforward**: the same hypernet written the obvious way, as the authors'
   released code does: every candidate op computed (Zero too, as `zeros_like`, when it is
   in the op pool), every edge mixture written as `torch.stack` and a weighted sum, the
@@ -39,6 +40,11 @@ What is measured, every runner on the same data and the same sequence of batches
   channels, C outputs), measured right after the timing. Reported per runner: median
   ms per update, GFLOP per weight + architecture pair, GFLOP/s and its fraction of the
   fp32 roofline (and of its own precision's).
+* The floor (with `--released-code`, on the CPU): what no rewrite of ours can go below,
+  measured in this process: every counted FLOP of ours at the fp32 roofline, plus
+  drawing the random numbers its update draws (counted with a dispatch mode; the CPU
+  generator is serial, and the same dropout masks need the same draws). The released
+  code's time over it bounds the speed-up any rewrite could reach here.
 * Issue 15's goal applies at `--config ntu --batch 96 --threads 2 --space official
   --mixing same --selection paper` (the defaults): ours at >= 40 % of the fp32
   roofline, and >= 4x faster than the released supernet side by side.
@@ -65,7 +71,8 @@ roofline is measured in the same process.
 
 Usage: python benchmarks/search_step.py [--config ntu] [--batch 96] [--threads 2]
     [--space official|paper] [--mixing same|separate] [--selection paper|sample]
-    [--precisions fp32 bf16] [--released-code DIR] [--compile] [--repeats 20] [--json]
+    [--precisions fp32 bf16] [--released-code DIR] [--compile [--compile-mode M]]
+    [--repeats 20] [--json]
     [--profile] [--prototypes] [--tune-malloc]
 """
 
