@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,7 +40,7 @@ from bmnas_dsl.train.runner import train_genotype  # noqa: E402
 from bmnas_dsl.train.settings import TrainSettings  # noqa: E402
 
 
-def random_bank(module, rows: int, seed: int) -> FeatureBank:
+def random_bank(module: Any, rows: int, seed: int) -> FeatureBank:
     """`rows` training rows and rows // 10 test rows of the genotype's input shapes."""
     rng = np.random.default_rng(seed)
     test = max(1, rows // 10)

@@ -22,3 +22,14 @@ def test_a_compiled_training_step_is_timed_against_eager(monkeypatch, tmp_path, 
     assert compiled["step_ms"] > 0 and result["gflop_per_step"] > 0
     assert result["compiled_logits_max_abs_diff"]["fp32 default"] < 1e-5
     assert "fp32 default: logits within" in capsys.readouterr().out
+
+
+def test_the_end_to_end_benchmark_reads_epoch_times_from_the_log(monkeypatch, tmp_path):
+    bench = load_benchmark(monkeypatch, "train_compile")
+    log = [{"epoch": 1, "seconds": 20.5}, {"epoch": 2, "seconds": 22.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    assert bench.epoch_seconds(tmp_path) == [20.5, 1.5]  # the log's are cumulative
+    module = load_benchmark(monkeypatch, "train_step").load_example("mmimdb_readme")
+    bank = bench.random_bank(module, rows=20, seed=0)
+    assert bank.task == "multilabel" and bank.labels.shape == (22, 23)
+    assert list(bank.split).count(0) == 20 and list(bank.split).count(2) == 2
